@@ -1,0 +1,105 @@
+//! Key schedule: transcript hash, the four derived keys and the confirmations.
+//!
+//! ```text
+//! transcript = BLAKE3-derive_key("palisade-stream/v1 transcript",
+//!                  len(namespace) as u64 LE || namespace || dialer Hello || listener Hello)
+//! key_X      = BLAKE3-derive_key(context_X, x25519_secret || transcript)
+//! confirm    = BLAKE3-keyed(confirmation key of the sender's direction, transcript)
+//! ```
+//! Four distinct contexts give the traffic keys dialer->listener and listener->dialer and the
+//! two confirmation keys. Confirmations are compared in constant time. All secrets are wiped
+//! on drop.
+
+use crate::Error;
+use x25519_dalek::SharedSecret;
+use zeroize::Zeroizing;
+
+/// Bytes of a Confirmation message.
+pub(crate) const CONFIRMATION_BYTES: usize = blake3::OUT_LEN;
+
+const TRANSCRIPT: &str = "palisade-stream/v1 transcript";
+const TRAFFIC_DIALER_TO_LISTENER: &str = "palisade-stream/v1 traffic dialer to listener";
+const TRAFFIC_LISTENER_TO_DIALER: &str = "palisade-stream/v1 traffic listener to dialer";
+const CONFIRM_DIALER_TO_LISTENER: &str = "palisade-stream/v1 confirmation dialer to listener";
+const CONFIRM_LISTENER_TO_DIALER: &str = "palisade-stream/v1 confirmation listener to dialer";
+
+type SecretKey = Zeroizing<[u8; 32]>;
+
+/// Hash of everything both sides said, under the namespace.
+pub(crate) fn transcript_hash(namespace: &[u8], dialer_hello: &[u8], listener_hello: &[u8]) -> [u8; 32] {
+    let mut hasher = blake3::Hasher::new_derive_key(TRANSCRIPT);
+    hasher.update(&(namespace.len() as u64).to_le_bytes());
+    hasher.update(namespace);
+    hasher.update(dialer_hello);
+    hasher.update(listener_hello);
+    *hasher.finalize().as_bytes()
+}
+
+/// The traffic keys of one side of an established connection.
+///
+/// Only a completed handshake produces them. They are wiped on drop and never printed.
+pub struct SessionKeys {
+    pub(crate) send: SecretKey,
+    pub(crate) receive: SecretKey,
+}
+
+impl std::fmt::Debug for SessionKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SessionKeys(..)")
+    }
+}
+
+/// All keys derived from one handshake.
+pub(crate) struct KeySchedule {
+    transcript: [u8; 32],
+    traffic_dialer_to_listener: SecretKey,
+    traffic_listener_to_dialer: SecretKey,
+    confirm_dialer_to_listener: SecretKey,
+    confirm_listener_to_dialer: SecretKey,
+}
+
+impl KeySchedule {
+    /// Derives the keys, rejecting an all-zero (non-contributory) shared secret.
+    pub(crate) fn derive(shared: SharedSecret, transcript: [u8; 32]) -> Result<Self, Error> {
+        if !shared.was_contributory() {
+            return Err(Error::NonContributory);
+        }
+        let mut material = Zeroizing::new([0u8; 64]);
+        material[..32].copy_from_slice(shared.as_bytes());
+        material[32..].copy_from_slice(&transcript);
+        let derive = |context| Zeroizing::new(blake3::derive_key(context, &material[..]));
+        Ok(Self {
+            transcript,
+            traffic_dialer_to_listener: derive(TRAFFIC_DIALER_TO_LISTENER),
+            traffic_listener_to_dialer: derive(TRAFFIC_LISTENER_TO_DIALER),
+            confirm_dialer_to_listener: derive(CONFIRM_DIALER_TO_LISTENER),
+            confirm_listener_to_dialer: derive(CONFIRM_LISTENER_TO_DIALER),
+        })
+    }
+
+    pub(crate) fn dialer_confirmation(&self) -> blake3::Hash {
+        blake3::keyed_hash(&self.confirm_dialer_to_listener, &self.transcript)
+    }
+
+    pub(crate) fn listener_confirmation(&self) -> blake3::Hash {
+        blake3::keyed_hash(&self.confirm_listener_to_dialer, &self.transcript)
+    }
+
+    pub(crate) fn into_dialer_keys(self) -> SessionKeys {
+        SessionKeys { send: self.traffic_dialer_to_listener, receive: self.traffic_listener_to_dialer }
+    }
+
+    pub(crate) fn into_listener_keys(self) -> SessionKeys {
+        SessionKeys { send: self.traffic_listener_to_dialer, receive: self.traffic_dialer_to_listener }
+    }
+}
+
+/// Compares a received confirmation with the expected one in constant time.
+pub(crate) fn check_confirmation(expected: blake3::Hash, received: &[u8]) -> Result<(), Error> {
+    let received: [u8; CONFIRMATION_BYTES] = received.try_into().map_err(|_| Error::InvalidConfirmation)?;
+    // `blake3::Hash` equality is constant time.
+    if expected != blake3::Hash::from_bytes(received) {
+        return Err(Error::InvalidConfirmation);
+    }
+    Ok(())
+}
