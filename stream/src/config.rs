@@ -58,7 +58,9 @@ impl<S: Signer> Config<S> {
     /// `handshake_timeout` is zero.
     pub fn validate(&self) -> Result<(), Error> {
         if self.max_message_size > MAX_MESSAGE_SIZE_LIMIT {
-            return Err(Error::InvalidConfig("max_message_size exceeds MAX_MESSAGE_SIZE_LIMIT"));
+            return Err(Error::InvalidConfig(
+                "max_message_size exceeds MAX_MESSAGE_SIZE_LIMIT",
+            ));
         }
         if self.handshake_timeout.is_zero() {
             return Err(Error::InvalidConfig("handshake_timeout is zero"));

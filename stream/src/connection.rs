@@ -119,14 +119,20 @@ fn split<O: Sink, I: Stream>(
 }
 
 async fn write_frame<O: Sink>(sink: &mut O, body: &[u8]) -> Result<(), Error> {
-    sink.send(frame::handshake_frame(body)).await.map_err(Error::Io)
+    sink.send(frame::handshake_frame(body))
+        .await
+        .map_err(Error::Io)
 }
 
 /// Reads one handshake frame whose body must be exactly `expected` bytes; a header announcing
 /// any other size is rejected before the body is read.
 async fn read_frame<I: Stream>(stream: &mut I, expected: usize) -> Result<Vec<u8>, Error> {
     let mut header = [0u8; HEADER_BYTES];
-    stream.recv(HEADER_BYTES).await.map_err(Error::Io)?.copy_to_slice(&mut header);
+    stream
+        .recv(HEADER_BYTES)
+        .await
+        .map_err(Error::Io)?
+        .copy_to_slice(&mut header);
     frame::check_handshake_header(header, expected)?;
     let body = stream.recv(expected).await.map_err(Error::Io)?;
     Ok(body.coalesce().as_ref().to_vec())

@@ -42,7 +42,10 @@ impl Header {
 }
 
 /// Checks a handshake frame header: no close flag, and exactly `expected` body bytes.
-pub(crate) fn check_handshake_header(bytes: [u8; HEADER_BYTES], expected: usize) -> Result<(), Error> {
+pub(crate) fn check_handshake_header(
+    bytes: [u8; HEADER_BYTES],
+    expected: usize,
+) -> Result<(), Error> {
     let word = u32::from_be_bytes(bytes);
     if word as usize != expected {
         return Err(Error::InvalidFrameSize { size: word });
@@ -52,7 +55,10 @@ pub(crate) fn check_handshake_header(bytes: [u8; HEADER_BYTES], expected: usize)
 
 /// Prefixes a handshake message with its header.
 pub(crate) fn handshake_frame(body: &[u8]) -> Vec<u8> {
-    let header = Header { body_bytes: body.len() as u32, close: false };
+    let header = Header {
+        body_bytes: body.len() as u32,
+        close: false,
+    };
     let mut frame = Vec::with_capacity(HEADER_BYTES + body.len());
     frame.extend_from_slice(&header.encode());
     frame.extend_from_slice(body);
@@ -65,11 +71,26 @@ mod tests {
 
     #[test]
     fn header_round_trips_length_and_close_flag() {
-        for (len, close) in [(0, false), (17, true), (MAX_FRAME_BODY_BYTES, false), (MAX_FRAME_BODY_BYTES, true)] {
-            let header = Header { body_bytes: len, close };
+        for (len, close) in [
+            (0, false),
+            (17, true),
+            (MAX_FRAME_BODY_BYTES, false),
+            (MAX_FRAME_BODY_BYTES, true),
+        ] {
+            let header = Header {
+                body_bytes: len,
+                close,
+            };
             assert_eq!(Header::decode(header.encode()), header);
         }
-        assert_eq!(Header { body_bytes: 5, close: true }.encode(), [0x80, 0, 0, 5]);
+        assert_eq!(
+            Header {
+                body_bytes: 5,
+                close: true
+            }
+            .encode(),
+            [0x80, 0, 0, 5]
+        );
     }
 
     #[test]

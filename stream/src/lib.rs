@@ -122,6 +122,9 @@ mod receiver;
 mod record;
 mod sender;
 
+#[cfg(test)]
+mod tests;
+
 pub use config::{Config, MAX_MESSAGE_SIZE_LIMIT};
 pub use connection::{dial, listen};
 pub use error::Error;

@@ -51,7 +51,9 @@ impl<I: Stream> Receiver<I> {
                 return Err(Error::Io(error));
             }
         };
-        let mut body: IoBufMut = body.try_into_mut().unwrap_or_else(|shared| IoBufMut::from(shared.as_ref()));
+        let mut body: IoBufMut = body
+            .try_into_mut()
+            .unwrap_or_else(|shared| IoBufMut::from(shared.as_ref()));
         match self.opener.open(header, body.as_mut())? {
             Opened::Message(len) => {
                 body.truncate(len);

@@ -18,7 +18,11 @@ pub struct Sender<O: Sink> {
 
 impl<O: Sink> Sender<O> {
     pub(crate) fn new(sink: O, sealer: Sealer) -> Self {
-        Self { sink, sealer, failed: false }
+        Self {
+            sink,
+            sealer,
+            failed: false,
+        }
     }
 
     /// Encrypts and sends one message.

@@ -26,8 +26,20 @@ pub fn start<S: Signer, R: CryptoRng + ?Sized>(
     }
     let ephemeral = EphemeralSecret::random_from_rng(rng);
     let ephemeral_public = X25519PublicKey::from(&ephemeral);
-    let hello = hello::encode(config, Role::Dialer, &peer, ephemeral_public.as_bytes(), unix_ms(now), None);
-    let state = AwaitingReply { peer, ephemeral, hello: hello.clone(), _signer: std::marker::PhantomData };
+    let hello = hello::encode(
+        config,
+        Role::Dialer,
+        &peer,
+        ephemeral_public.as_bytes(),
+        unix_ms(now),
+        None,
+    );
+    let state = AwaitingReply {
+        peer,
+        ephemeral,
+        hello: hello.clone(),
+        _signer: std::marker::PhantomData,
+    };
     Ok((state, hello))
 }
 
@@ -62,9 +74,16 @@ impl<S: Signer> AwaitingReply<S> {
     /// [`Error::InvalidFrameSize`], [`Error::WrongRecipient`], [`Error::UnexpectedPeer`],
     /// [`Error::TimestampTooOld`], [`Error::TimestampInFuture`], [`Error::InvalidSignature`],
     /// [`Error::NonContributory`] or [`Error::InvalidConfirmation`].
-    pub fn receive_reply(self, config: &Config<S>, reply: &[u8], now: SystemTime) -> Result<Established, Error> {
+    pub fn receive_reply(
+        self,
+        config: &Config<S>,
+        reply: &[u8],
+        now: SystemTime,
+    ) -> Result<Established, Error> {
         if reply.len() != Self::reply_bytes() {
-            return Err(Error::InvalidFrameSize { size: reply.len() as u32 });
+            return Err(Error::InvalidFrameSize {
+                size: reply.len() as u32,
+            });
         }
         let (listener_hello, confirmation) = reply.split_at(hello_bytes::<S::PublicKey>());
         let view = HelloView::split::<S::PublicKey>(listener_hello);
@@ -76,14 +95,24 @@ impl<S: Signer> AwaitingReply<S> {
         }
         hello::check_timestamp(config, view.timestamp_ms, unix_ms(now))?;
         let binding = blake3::hash(&self.hello);
-        view.verify(&self.peer, &config.namespace, Role::Listener, Some(&binding))?;
+        view.verify(
+            &self.peer,
+            &config.namespace,
+            Role::Listener,
+            Some(&binding),
+        )?;
 
         let peer_ephemeral: [u8; EPHEMERAL_BYTES] = view.ephemeral;
-        let shared = self.ephemeral.diffie_hellman(&X25519PublicKey::from(peer_ephemeral));
+        let shared = self
+            .ephemeral
+            .diffie_hellman(&X25519PublicKey::from(peer_ephemeral));
         let transcript = transcript_hash(&config.namespace, &self.hello, listener_hello);
         let schedule = KeySchedule::derive(shared, transcript)?;
         check_confirmation(schedule.listener_confirmation(), confirmation)?;
         let confirmation = schedule.dialer_confirmation().as_bytes().to_vec();
-        Ok(Established { keys: schedule.into_dialer_keys(), confirmation })
+        Ok(Established {
+            keys: schedule.into_dialer_keys(),
+            confirmation,
+        })
     }
 }

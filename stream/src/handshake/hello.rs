@@ -51,7 +51,11 @@ pub(crate) struct HelloView<'a> {
 impl<'a> HelloView<'a> {
     /// Splits `bytes`, which must be exactly [`hello_bytes`] long.
     pub(crate) fn split<P: PublicKey>(bytes: &'a [u8]) -> Self {
-        assert_eq!(bytes.len(), hello_bytes::<P>(), "caller checks the frame size");
+        assert_eq!(
+            bytes.len(),
+            hello_bytes::<P>(),
+            "caller checks the frame size"
+        );
         let (recipient, rest) = bytes.split_at(P::SIZE);
         let (sender, rest) = rest.split_at(P::SIZE);
         let (ephemeral, rest) = rest.split_at(EPHEMERAL_BYTES);
@@ -74,7 +78,8 @@ impl<'a> HelloView<'a> {
         role: Role,
         binding: Option<&blake3::Hash>,
     ) -> Result<(), Error> {
-        let signature = P::Signature::decode(Copying(self.signature)).map_err(|_| Error::InvalidSignature)?;
+        let signature =
+            P::Signature::decode(Copying(self.signature)).map_err(|_| Error::InvalidSignature)?;
         let payload = signed_payload(role, self.signed_fields, binding);
         if !sender.verify(namespace, &payload, &signature) {
             return Err(Error::InvalidSignature);
@@ -84,7 +89,11 @@ impl<'a> HelloView<'a> {
 }
 
 /// Checks a peer's timestamp against `[now - max_handshake_age, now + synchrony_bound]`.
-pub(crate) fn check_timestamp<S: Signer>(config: &Config<S>, timestamp_ms: u64, now_ms: u64) -> Result<(), Error> {
+pub(crate) fn check_timestamp<S: Signer>(
+    config: &Config<S>,
+    timestamp_ms: u64,
+    now_ms: u64,
+) -> Result<(), Error> {
     let oldest = now_ms.saturating_sub(config.max_handshake_age.as_millis() as u64);
     let newest = now_ms.saturating_add(config.synchrony_bound.as_millis() as u64);
     if timestamp_ms < oldest {
@@ -121,7 +130,9 @@ pub(crate) fn encode<S: Signer>(
     hello.extend_from_slice(config.signer.public_key().as_ref());
     hello.extend_from_slice(ephemeral);
     hello.extend_from_slice(&timestamp_ms.to_be_bytes());
-    let signature = config.signer.sign(&config.namespace, &signed_payload(role, &hello, binding));
+    let signature = config
+        .signer
+        .sign(&config.namespace, &signed_payload(role, &hello, binding));
     hello.extend_from_slice(signature.as_ref());
     debug_assert_eq!(hello.len(), hello_bytes::<S::PublicKey>());
     hello

@@ -26,7 +26,11 @@ const CONFIRM_LISTENER_TO_DIALER: &str = "palisade-stream/v1 confirmation listen
 type SecretKey = Zeroizing<[u8; 32]>;
 
 /// Hash of everything both sides said, under the namespace.
-pub(crate) fn transcript_hash(namespace: &[u8], dialer_hello: &[u8], listener_hello: &[u8]) -> [u8; 32] {
+pub(crate) fn transcript_hash(
+    namespace: &[u8],
+    dialer_hello: &[u8],
+    listener_hello: &[u8],
+) -> [u8; 32] {
     let mut hasher = blake3::Hasher::new_derive_key(TRANSCRIPT);
     hasher.update(&(namespace.len() as u64).to_le_bytes());
     hasher.update(namespace);
@@ -86,17 +90,25 @@ impl KeySchedule {
     }
 
     pub(crate) fn into_dialer_keys(self) -> SessionKeys {
-        SessionKeys { send: self.traffic_dialer_to_listener, receive: self.traffic_listener_to_dialer }
+        SessionKeys {
+            send: self.traffic_dialer_to_listener,
+            receive: self.traffic_listener_to_dialer,
+        }
     }
 
     pub(crate) fn into_listener_keys(self) -> SessionKeys {
-        SessionKeys { send: self.traffic_listener_to_dialer, receive: self.traffic_dialer_to_listener }
+        SessionKeys {
+            send: self.traffic_listener_to_dialer,
+            receive: self.traffic_dialer_to_listener,
+        }
     }
 }
 
 /// Compares a received confirmation with the expected one in constant time.
 pub(crate) fn check_confirmation(expected: blake3::Hash, received: &[u8]) -> Result<(), Error> {
-    let received: [u8; CONFIRMATION_BYTES] = received.try_into().map_err(|_| Error::InvalidConfirmation)?;
+    let received: [u8; CONFIRMATION_BYTES] = received
+        .try_into()
+        .map_err(|_| Error::InvalidConfirmation)?;
     // `blake3::Hash` equality is constant time.
     if expected != blake3::Hash::from_bytes(received) {
         return Err(Error::InvalidConfirmation);

@@ -21,9 +21,15 @@ use x25519_dalek::{EphemeralSecret, PublicKey as X25519PublicKey};
 /// # Errors
 /// [`Error::InvalidFrameSize`], [`Error::WrongRecipient`], [`Error::InvalidPeerKey`],
 /// [`Error::OwnKey`], [`Error::TimestampTooOld`] or [`Error::TimestampInFuture`].
-pub fn receive_hello<S: Signer>(config: &Config<S>, hello: &[u8], now: SystemTime) -> Result<ClaimedHello<S>, Error> {
+pub fn receive_hello<S: Signer>(
+    config: &Config<S>,
+    hello: &[u8],
+    now: SystemTime,
+) -> Result<ClaimedHello<S>, Error> {
     if hello.len() != hello_bytes::<S::PublicKey>() {
-        return Err(Error::InvalidFrameSize { size: hello.len() as u32 });
+        return Err(Error::InvalidFrameSize {
+            size: hello.len() as u32,
+        });
     }
     let own_key = config.signer.public_key();
     let view = HelloView::split::<S::PublicKey>(hello);
@@ -35,7 +41,10 @@ pub fn receive_hello<S: Signer>(config: &Config<S>, hello: &[u8], now: SystemTim
     }
     let peer = S::PublicKey::decode(Copying(view.sender)).map_err(|_| Error::InvalidPeerKey)?;
     hello::check_timestamp(config, view.timestamp_ms, unix_ms(now))?;
-    Ok(ClaimedHello { peer, hello: hello.to_vec() })
+    Ok(ClaimedHello {
+        peer,
+        hello: hello.to_vec(),
+    })
 }
 
 /// A Hello that passed the cheap checks; its sender is claimed, not yet proven.

@@ -2,7 +2,8 @@
 //! pinning the wire bytes of one seeded handshake.
 
 use super::{
-    AwaitingReply, CONFIRMATION_BYTES, SessionKeys, hello, hello::Role, hello_bytes, receive_hello, start,
+    AwaitingReply, CONFIRMATION_BYTES, SessionKeys, hello, hello::Role, hello_bytes, receive_hello,
+    start,
 };
 use crate::{Config, Error};
 use commonware_cryptography::{Signer as _, ed25519};
@@ -79,10 +80,17 @@ fn handshakes_with_fresh_ephemerals_derive_different_keys() {
     let mut rng = rng(5);
     let mut keys = Vec::new();
     for _ in 0..2 {
-        let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+        let (state, hello) =
+            start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
         let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
         let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
-        keys.push(*state.receive_reply(&dialer, &reply, at(NOW)).unwrap().keys.send);
+        keys.push(
+            *state
+                .receive_reply(&dialer, &reply, at(NOW))
+                .unwrap()
+                .keys
+                .send,
+        );
     }
     assert_ne!(keys[0], keys[1]);
 }
@@ -98,7 +106,10 @@ fn dialing_own_key_is_refused() {
 fn hello_for_another_recipient_is_rejected() {
     let (dialer, listener, other) = (config(1), config(2), config(3));
     let (_, hello) = start(&dialer, other.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
-    assert!(matches!(receive_hello(&listener, &hello, at(NOW)), Err(Error::WrongRecipient)));
+    assert!(matches!(
+        receive_hello(&listener, &hello, at(NOW)),
+        Err(Error::WrongRecipient)
+    ));
 }
 
 #[test]
@@ -106,7 +117,10 @@ fn hello_signed_with_the_receivers_own_key_is_rejected() {
     let listener = config(2);
     let own = listener.signer.public_key();
     let hello = hello::encode(&listener, Role::Dialer, &own, &[9; 32], NOW, None);
-    assert!(matches!(receive_hello(&listener, &hello, at(NOW)), Err(Error::OwnKey)));
+    assert!(matches!(
+        receive_hello(&listener, &hello, at(NOW)),
+        Err(Error::OwnKey)
+    ));
 }
 
 #[test]
@@ -124,7 +138,10 @@ fn hello_with_undecodable_sender_key_is_rejected() {
         .expect("some constant string is not a curve point");
     let mut tampered = hello.clone();
     tampered[sender].copy_from_slice(&invalid);
-    assert!(matches!(receive_hello(&listener, &tampered, at(NOW)), Err(Error::InvalidPeerKey)));
+    assert!(matches!(
+        receive_hello(&listener, &tampered, at(NOW)),
+        Err(Error::InvalidPeerKey)
+    ));
 }
 
 #[test]
@@ -137,7 +154,10 @@ fn hello_of_wrong_size_is_rejected() {
     }
     let mut long = hello.clone();
     long.push(0);
-    assert!(matches!(receive_hello(&listener, &long, at(NOW)), Err(Error::InvalidFrameSize { .. })));
+    assert!(matches!(
+        receive_hello(&listener, &long, at(NOW)),
+        Err(Error::InvalidFrameSize { .. })
+    ));
 }
 
 #[test]
@@ -152,7 +172,13 @@ fn timestamps_outside_the_window_are_rejected_and_bounds_are_inclusive() {
         (NOW + bound + 1, Some("future")),
     ];
     for (sent_at, expected) in cases {
-        let (_, hello) = start(&dialer, listener.signer.public_key(), at(sent_at), &mut rng(0)).unwrap();
+        let (_, hello) = start(
+            &dialer,
+            listener.signer.public_key(),
+            at(sent_at),
+            &mut rng(0),
+        )
+        .unwrap();
         let result = receive_hello(&listener, &hello, at(NOW));
         match expected {
             None => assert!(result.is_ok(), "timestamp {sent_at} should pass"),
@@ -176,7 +202,8 @@ fn listener_reply_with_stale_or_future_timestamp_is_rejected() {
     let bound = dialer.synchrony_bound.as_millis() as u64;
     for (reply_at, old) in [(NOW - age - 1, true), (NOW + bound + 1, false)] {
         let mut rng = rng(3);
-        let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+        let (state, hello) =
+            start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
         let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
         let (_, reply) = claimed.respond(&listener, at(reply_at), &mut rng).unwrap();
         let result = state.receive_reply(&dialer, &reply, at(NOW));
@@ -200,8 +227,12 @@ fn every_bit_flip_in_signed_hello_fields_fails_the_signature() {
     for byte in ephemeral.chain(timestamp_low).chain(signature) {
         for bit in 0..8 {
             let claimed = receive_hello(&listener, &flip(&hello, byte, bit), at(NOW));
-            let result = claimed.and_then(|claimed| claimed.respond(&listener, at(NOW), &mut rng(1)).map(|_| ()));
-            assert!(matches!(result, Err(Error::InvalidSignature)), "byte {byte} bit {bit}");
+            let result = claimed
+                .and_then(|claimed| claimed.respond(&listener, at(NOW), &mut rng(1)).map(|_| ()));
+            assert!(
+                matches!(result, Err(Error::InvalidSignature)),
+                "byte {byte} bit {bit}"
+            );
         }
     }
 }
@@ -213,7 +244,10 @@ fn hello_under_another_namespace_fails_the_signature() {
     listener.namespace = b"another-app".to_vec();
     let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
     let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-    assert!(matches!(claimed.respond(&listener, at(NOW), &mut rng(1)), Err(Error::InvalidSignature)));
+    assert!(matches!(
+        claimed.respond(&listener, at(NOW), &mut rng(1)),
+        Err(Error::InvalidSignature)
+    ));
 }
 
 #[test]
@@ -222,7 +256,10 @@ fn namespaces_that_differ_only_by_a_suffix_never_connect() {
     let mut listener = config(2);
     dialer.namespace = b"app".to_vec();
     listener.namespace = b"app\0".to_vec();
-    assert!(matches!(handshake(&dialer, &listener), Err(Error::InvalidSignature)));
+    assert!(matches!(
+        handshake(&dialer, &listener),
+        Err(Error::InvalidSignature)
+    ));
 }
 
 #[test]
@@ -232,7 +269,14 @@ fn low_order_ephemeral_key_is_rejected_as_non_contributory() {
     let mut one = [0u8; 32];
     one[0] = 1;
     for ephemeral in [[0u8; 32], one] {
-        let hello = hello::encode(&dialer, Role::Dialer, &listener.signer.public_key(), &ephemeral, NOW, None);
+        let hello = hello::encode(
+            &dialer,
+            Role::Dialer,
+            &listener.signer.public_key(),
+            &ephemeral,
+            NOW,
+            None,
+        );
         let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
         let result = claimed.respond(&listener, at(NOW), &mut rng(1));
         assert!(matches!(result, Err(Error::NonContributory)));
@@ -242,12 +286,22 @@ fn low_order_ephemeral_key_is_rejected_as_non_contributory() {
 #[test]
 fn listener_reply_with_low_order_ephemeral_is_rejected_as_non_contributory() {
     let (dialer, listener) = (config(1), config(2));
-    let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
+    let (state, hello) =
+        start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
     let binding = blake3::hash(&hello);
-    let mut reply =
-        hello::encode(&listener, Role::Listener, &dialer.signer.public_key(), &[0; 32], NOW, Some(&binding));
+    let mut reply = hello::encode(
+        &listener,
+        Role::Listener,
+        &dialer.signer.public_key(),
+        &[0; 32],
+        NOW,
+        Some(&binding),
+    );
     reply.extend_from_slice(&[0; CONFIRMATION_BYTES]);
-    assert!(matches!(state.receive_reply(&dialer, &reply, at(NOW)), Err(Error::NonContributory)));
+    assert!(matches!(
+        state.receive_reply(&dialer, &reply, at(NOW)),
+        Err(Error::NonContributory)
+    ));
 }
 
 #[test]
@@ -255,11 +309,15 @@ fn tampered_listener_confirmation_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
     for bit in 0..8 {
         let mut rng = rng(4);
-        let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+        let (state, hello) =
+            start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
         let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
         let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
         let tampered = flip(&reply, HELLO + (bit as usize * 3), bit);
-        assert!(matches!(state.receive_reply(&dialer, &tampered, at(NOW)), Err(Error::InvalidConfirmation)));
+        assert!(matches!(
+            state.receive_reply(&dialer, &tampered, at(NOW)),
+            Err(Error::InvalidConfirmation)
+        ));
     }
 }
 
@@ -279,16 +337,23 @@ fn tampered_or_reflected_dialer_confirmation_is_rejected() {
     let reflected = awaiting_again.receive_confirmation(&reply[HELLO..]);
     assert!(matches!(reflected, Err(Error::InvalidConfirmation)));
     let tampered = flip(&established.confirmation, 31, 7);
-    assert!(matches!(awaiting.receive_confirmation(&tampered), Err(Error::InvalidConfirmation)));
+    assert!(matches!(
+        awaiting.receive_confirmation(&tampered),
+        Err(Error::InvalidConfirmation)
+    ));
 }
 
 #[test]
 fn reflected_hello_is_rejected_by_the_dialer() {
     let (dialer, listener) = (config(1), config(2));
-    let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
+    let (state, hello) =
+        start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
     let mut reflected = hello.clone();
     reflected.extend_from_slice(&[0; CONFIRMATION_BYTES]);
-    assert!(matches!(state.receive_reply(&dialer, &reflected, at(NOW)), Err(Error::WrongRecipient)));
+    assert!(matches!(
+        state.receive_reply(&dialer, &reflected, at(NOW)),
+        Err(Error::WrongRecipient)
+    ));
 }
 
 #[test]
@@ -297,10 +362,14 @@ fn reply_from_an_unexpected_peer_is_rejected() {
     let mut rng = rng(7);
     let (state, _) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
     // The impostor answers a genuine Hello that was addressed to it.
-    let (_, hello_to_impostor) = start(&dialer, impostor.signer.public_key(), at(NOW), &mut rng).unwrap();
+    let (_, hello_to_impostor) =
+        start(&dialer, impostor.signer.public_key(), at(NOW), &mut rng).unwrap();
     let claimed = receive_hello(&impostor, &hello_to_impostor, at(NOW)).unwrap();
     let (_, reply) = claimed.respond(&impostor, at(NOW), &mut rng).unwrap();
-    assert!(matches!(state.receive_reply(&dialer, &reply, at(NOW)), Err(Error::UnexpectedPeer)));
+    assert!(matches!(
+        state.receive_reply(&dialer, &reply, at(NOW)),
+        Err(Error::UnexpectedPeer)
+    ));
 }
 
 #[test]
@@ -308,10 +377,14 @@ fn reply_spliced_from_another_session_fails_the_signature() {
     let (dialer, listener) = (config(1), config(2));
     let mut rng = rng(8);
     let (first, _) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-    let (_, second_hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+    let (_, second_hello) =
+        start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
     let claimed = receive_hello(&listener, &second_hello, at(NOW)).unwrap();
     let (_, second_reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
-    assert!(matches!(first.receive_reply(&dialer, &second_reply, at(NOW)), Err(Error::InvalidSignature)));
+    assert!(matches!(
+        first.receive_reply(&dialer, &second_reply, at(NOW)),
+        Err(Error::InvalidSignature)
+    ));
 }
 
 #[test]
@@ -319,7 +392,10 @@ fn reply_of_wrong_size_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
     let (state, _) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
     let reply = vec![0u8; AwaitingReply::<Key>::reply_bytes() - 1];
-    assert!(matches!(state.receive_reply(&dialer, &reply, at(NOW)), Err(Error::InvalidFrameSize { .. })));
+    assert!(matches!(
+        state.receive_reply(&dialer, &reply, at(NOW)),
+        Err(Error::InvalidFrameSize { .. })
+    ));
 }
 
 /// Pins the exact wire bytes of one seeded handshake. A change here breaks compatibility
@@ -329,10 +405,22 @@ fn golden_handshake_bytes() {
     let run = handshake(&config(1), &config(2)).unwrap();
     let digest = |bytes: &[u8]| blake3::hash(bytes).to_hex().to_string();
     let expected = [
-        (digest(&run.dialer_hello), "24526afca911d30712c6c6b2f8c27357a6648898009dad92e6313f9d19797853"),
-        (digest(&run.reply), "bebdb5d8ce02473f6cea142b9b47298716c2c40a820e35ee009428cbe0be10d3"),
-        (digest(&run.confirmation), "cce8f605781ff1b0706412bff3ab906d32760782f3644688e9f22e316f13ec2b"),
-        (digest(&run.dialer_keys.send[..]), "14be4b992687e2139a5cadc1178ed93a473e20456f767a04c5830ff95ba35f86"),
+        (
+            digest(&run.dialer_hello),
+            "24526afca911d30712c6c6b2f8c27357a6648898009dad92e6313f9d19797853",
+        ),
+        (
+            digest(&run.reply),
+            "bebdb5d8ce02473f6cea142b9b47298716c2c40a820e35ee009428cbe0be10d3",
+        ),
+        (
+            digest(&run.confirmation),
+            "cce8f605781ff1b0706412bff3ab906d32760782f3644688e9f22e316f13ec2b",
+        ),
+        (
+            digest(&run.dialer_keys.send[..]),
+            "14be4b992687e2139a5cadc1178ed93a473e20456f767a04c5830ff95ba35f86",
+        ),
     ];
     let actual: Vec<_> = expected.iter().map(|(a, _)| a.as_str()).collect();
     let pinned: Vec<_> = expected.iter().map(|(_, p)| *p).collect();

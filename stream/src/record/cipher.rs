@@ -45,7 +45,11 @@ pub(crate) mod fast {
         ) -> [u8; TAG_BYTES] {
             let tag = self
                 .0
-                .seal_in_place_separate_tag(Nonce::assume_unique_for_key(nonce), Aad::from(aad), data)
+                .seal_in_place_separate_tag(
+                    Nonce::assume_unique_for_key(nonce),
+                    Aad::from(aad),
+                    data,
+                )
                 .expect("sealing only fails for inputs beyond 256 GiB");
             let mut out = [0u8; TAG_BYTES];
             out.copy_from_slice(tag.as_ref());
@@ -68,7 +72,10 @@ pub(crate) mod fast {
 }
 
 // Compiled everywhere; on the fast targets only the cross-check tests use it.
-#[cfg_attr(all(not(test), any(target_arch = "x86_64", target_arch = "aarch64")), allow(dead_code))]
+#[cfg_attr(
+    all(not(test), any(target_arch = "x86_64", target_arch = "aarch64")),
+    allow(dead_code)
+)]
 pub(crate) mod portable {
     use super::{KEY_BYTES, NONCE_BYTES, OpenFailed, TAG_BYTES};
     use chacha20poly1305::{AeadInPlace, ChaCha20Poly1305, KeyInit, Tag};

@@ -54,9 +54,15 @@ mod tests {
         let mut counter = NonceCounter::new();
         assert_eq!(counter.peek().unwrap(), [0; 12]);
         counter.advance();
-        assert_eq!(counter.peek().unwrap(), [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]);
+        assert_eq!(
+            counter.peek().unwrap(),
+            [0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1]
+        );
         let counter = NonceCounter::starting_at(1 << 64);
-        assert_eq!(counter.peek().unwrap(), [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(
+            counter.peek().unwrap(),
+            [0, 0, 0, 1, 0, 0, 0, 0, 0, 0, 0, 0]
+        );
     }
 
     #[test]

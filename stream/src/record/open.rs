@@ -32,7 +32,12 @@ pub(crate) struct Opener {
 
 impl Opener {
     pub(crate) fn new(key: CipherKey, max_message_size: u32) -> Self {
-        Self { key, nonce: NonceCounter::new(), max_message_size, state: State::Open }
+        Self {
+            key,
+            nonce: NonceCounter::new(),
+            max_message_size,
+            state: State::Open,
+        }
     }
 
     #[cfg(test)]
@@ -64,7 +69,9 @@ impl Opener {
         let result = if (header.body_bytes as usize) < TAG_BYTES
             || (header.close && header.body_bytes as usize != TAG_BYTES)
         {
-            Err(Error::InvalidFrameSize { size: header.body_bytes })
+            Err(Error::InvalidFrameSize {
+                size: header.body_bytes,
+            })
         } else if header.body_bytes as u64 > self.max_message_size as u64 + TAG_BYTES as u64 {
             Err(Error::MessageTooLarge {
                 size: (header.body_bytes as usize - TAG_BYTES) as u64,
@@ -90,7 +97,11 @@ impl Opener {
                 return Err(error);
             }
         };
-        if self.key.open_in_place(nonce, &header.encode(), sealed).is_err() {
+        if self
+            .key
+            .open_in_place(nonce, &header.encode(), sealed)
+            .is_err()
+        {
             self.fail();
             return Err(Error::DecryptionFailed);
         }

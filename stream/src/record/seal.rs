@@ -16,7 +16,11 @@ pub(crate) struct Sealer {
 
 impl Sealer {
     pub(crate) fn new(key: CipherKey, max_message_size: u32) -> Self {
-        Self { key, nonce: NonceCounter::new(), max_message_size }
+        Self {
+            key,
+            nonce: NonceCounter::new(),
+            max_message_size,
+        }
     }
 
     #[cfg(test)]
@@ -50,7 +54,11 @@ impl Sealer {
     ///
     /// The size must have passed [`check_size`](Self::check_size). On error nothing is appended
     /// and no nonce is used.
-    pub(crate) fn seal_message(&mut self, message: &IoBufs, out: &mut Vec<u8>) -> Result<(), Error> {
+    pub(crate) fn seal_message(
+        &mut self,
+        message: &IoBufs,
+        out: &mut Vec<u8>,
+    ) -> Result<(), Error> {
         debug_assert!(message.len() <= self.max_message_size as usize);
         self.seal(message, false, out)
     }
@@ -62,7 +70,11 @@ impl Sealer {
 
     fn seal(&mut self, message: &IoBufs, close: bool, out: &mut Vec<u8>) -> Result<(), Error> {
         let nonce = self.nonce.peek()?;
-        let header = Header { body_bytes: (message.len() + TAG_BYTES) as u32, close }.encode();
+        let header = Header {
+            body_bytes: (message.len() + TAG_BYTES) as u32,
+            close,
+        }
+        .encode();
         out.reserve(Self::record_bytes(message.len()));
         out.extend_from_slice(&header);
         let start = out.len();

@@ -14,12 +14,17 @@ const MAX: u32 = 1024;
 const KEY: [u8; 32] = [7; 32];
 
 fn pair() -> (Sealer, Opener) {
-    (Sealer::new(CipherKey::new(&KEY), MAX), Opener::new(CipherKey::new(&KEY), MAX))
+    (
+        Sealer::new(CipherKey::new(&KEY), MAX),
+        Opener::new(CipherKey::new(&KEY), MAX),
+    )
 }
 
 fn seal(sealer: &mut Sealer, message: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    sealer.seal_message(&IoBufs::from(message.to_vec()), &mut out).unwrap();
+    sealer
+        .seal_message(&IoBufs::from(message.to_vec()), &mut out)
+        .unwrap();
     out
 }
 
@@ -27,7 +32,11 @@ fn seal(sealer: &mut Sealer, message: &[u8]) -> Vec<u8> {
 fn open(opener: &mut Opener, record: &[u8]) -> Result<Opened, Error> {
     let header = opener.check_header(record[..HEADER_BYTES].try_into().unwrap())?;
     let mut body = record[HEADER_BYTES..].to_vec();
-    assert_eq!(body.len(), header.body_bytes as usize, "test feeds whole records");
+    assert_eq!(
+        body.len(),
+        header.body_bytes as usize,
+        "test feeds whole records"
+    );
     opener.open(header, &mut body)
 }
 
@@ -55,7 +64,11 @@ fn messages_of_every_boundary_size_round_trip() {
 fn multi_chunk_message_seals_like_a_contiguous_one() {
     let (mut a, _) = pair();
     let (mut b, _) = pair();
-    let chunked: IoBufs = vec![commonware_runtime::IoBuf::from(b"hel".to_vec()), b"lo".to_vec().into()].into();
+    let chunked: IoBufs = vec![
+        commonware_runtime::IoBuf::from(b"hel".to_vec()),
+        b"lo".to_vec().into(),
+    ]
+    .into();
     let mut out = Vec::new();
     a.seal_message(&chunked, &mut out).unwrap();
     assert_eq!(out, seal(&mut b, b"hello"));
@@ -83,11 +96,13 @@ fn every_single_bit_flip_of_a_data_record_is_rejected() {
             // A flipped header may announce another length. If the opener accepts it, the
             // receiver reads that many bytes (here: the record, cut or padded with zeros as
             // the following stream bytes would) and authentication must fail.
-            let result = opener.check_header(tampered[..HEADER_BYTES].try_into().unwrap()).and_then(|header| {
-                let mut body = tampered[HEADER_BYTES..].to_vec();
-                body.resize(header.body_bytes as usize, 0);
-                opener.open(header, &mut body)
-            });
+            let result = opener
+                .check_header(tampered[..HEADER_BYTES].try_into().unwrap())
+                .and_then(|header| {
+                    let mut body = tampered[HEADER_BYTES..].to_vec();
+                    body.resize(header.body_bytes as usize, 0);
+                    opener.open(header, &mut body)
+                });
             assert!(result.is_err(), "byte {byte} bit {bit} was accepted");
             assert!(
                 matches!(opener.ensure_open(), Err(Error::Unusable)),
@@ -103,7 +118,10 @@ fn flipping_the_close_bit_is_rejected() {
     let mut close = Vec::new();
     sealer.seal_close(&mut close).unwrap();
     close[0] ^= 0x80;
-    assert!(matches!(open(&mut opener, &close), Err(Error::DecryptionFailed)));
+    assert!(matches!(
+        open(&mut opener, &close),
+        Err(Error::DecryptionFailed)
+    ));
 }
 
 #[test]
@@ -111,7 +129,10 @@ fn replayed_record_is_rejected() {
     let (mut sealer, mut opener) = pair();
     let record = seal(&mut sealer, b"once");
     assert_eq!(open_message(&mut opener, &record).unwrap(), b"once");
-    assert!(matches!(open_message(&mut opener, &record), Err(Error::DecryptionFailed)));
+    assert!(matches!(
+        open_message(&mut opener, &record),
+        Err(Error::DecryptionFailed)
+    ));
     assert!(matches!(opener.ensure_open(), Err(Error::Unusable)));
 }
 
@@ -120,7 +141,10 @@ fn reordered_records_are_rejected() {
     let (mut sealer, mut opener) = pair();
     let _first = seal(&mut sealer, b"first");
     let second = seal(&mut sealer, b"second");
-    assert!(matches!(open_message(&mut opener, &second), Err(Error::DecryptionFailed)));
+    assert!(matches!(
+        open_message(&mut opener, &second),
+        Err(Error::DecryptionFailed)
+    ));
 }
 
 #[test]
@@ -128,13 +152,20 @@ fn record_under_another_key_is_rejected() {
     let mut sealer = Sealer::new(CipherKey::new(&[8; 32]), MAX);
     let (_, mut opener) = pair();
     let record = seal(&mut sealer, b"x");
-    assert!(matches!(open_message(&mut opener, &record), Err(Error::DecryptionFailed)));
+    assert!(matches!(
+        open_message(&mut opener, &record),
+        Err(Error::DecryptionFailed)
+    ));
 }
 
 #[test]
 fn header_announcing_more_than_the_limit_is_rejected_before_the_body() {
     let (_, mut opener) = pair();
-    let header = Header { body_bytes: MAX + TAG_BYTES as u32 + 1, close: false }.encode();
+    let header = Header {
+        body_bytes: MAX + TAG_BYTES as u32 + 1,
+        close: false,
+    }
+    .encode();
     assert!(matches!(
         opener.check_header(header),
         Err(Error::MessageTooLarge { size, max: MAX }) if size == MAX as u64 + 1
@@ -145,12 +176,24 @@ fn header_announcing_more_than_the_limit_is_rejected_before_the_body() {
 #[test]
 fn header_shorter_than_a_tag_or_close_with_payload_is_rejected() {
     for header in [
-        Header { body_bytes: TAG_BYTES as u32 - 1, close: false },
-        Header { body_bytes: 0, close: false },
-        Header { body_bytes: TAG_BYTES as u32 + 1, close: true },
+        Header {
+            body_bytes: TAG_BYTES as u32 - 1,
+            close: false,
+        },
+        Header {
+            body_bytes: 0,
+            close: false,
+        },
+        Header {
+            body_bytes: TAG_BYTES as u32 + 1,
+            close: true,
+        },
     ] {
         let (_, mut opener) = pair();
-        assert!(matches!(opener.check_header(header.encode()), Err(Error::InvalidFrameSize { .. })));
+        assert!(matches!(
+            opener.check_header(header.encode()),
+            Err(Error::InvalidFrameSize { .. })
+        ));
     }
 }
 
@@ -174,9 +217,18 @@ fn sealer_refuses_once_the_last_nonce_is_used() {
     let last = seal(&mut sealer, b"last");
     assert_eq!(open_message(&mut opener, &last).unwrap(), b"last");
     let mut out = Vec::new();
-    assert!(matches!(sealer.seal_message(&IoBufs::from(b"more".to_vec()), &mut out), Err(Error::NonceExhausted)));
-    assert!(out.is_empty(), "nothing is written when the nonce is exhausted");
-    assert!(matches!(sealer.seal_close(&mut out), Err(Error::NonceExhausted)));
+    assert!(matches!(
+        sealer.seal_message(&IoBufs::from(b"more".to_vec()), &mut out),
+        Err(Error::NonceExhausted)
+    ));
+    assert!(
+        out.is_empty(),
+        "nothing is written when the nonce is exhausted"
+    );
+    assert!(matches!(
+        sealer.seal_close(&mut out),
+        Err(Error::NonceExhausted)
+    ));
 }
 
 #[test]
@@ -185,7 +237,10 @@ fn opener_refuses_once_the_last_nonce_is_used() {
     let mut opener = opener.with_nonce(NonceCounter::starting_at(1 << 96));
     let mut sealer = Sealer::new(CipherKey::new(&KEY), MAX);
     let record = seal(&mut sealer, b"x");
-    assert!(matches!(open_message(&mut opener, &record), Err(Error::NonceExhausted)));
+    assert!(matches!(
+        open_message(&mut opener, &record),
+        Err(Error::NonceExhausted)
+    ));
     assert!(matches!(opener.ensure_open(), Err(Error::Unusable)));
 }
 
@@ -224,5 +279,8 @@ fn golden_record_bytes() {
     assert_eq!(&wire[..4], &[0, 0, 0, 16]);
     assert_eq!(&wire[20..24], &[0, 0, 0, 24]);
     assert_eq!(&wire[48..52], &[0x80, 0, 0, 16]);
-    assert_eq!(blake3::hash(&wire).to_hex().as_str(), "00cb96e21a5ca823f9d952ab91c64998dc10d8555743fed903e0f6feda816165");
+    assert_eq!(
+        blake3::hash(&wire).to_hex().as_str(),
+        "00cb96e21a5ca823f9d952ab91c64998dc10d8555743fed903e0f6feda816165"
+    );
 }
