@@ -62,7 +62,7 @@ fn palisade_config(signer: PrivateKey) -> palisade_stream::Config<PrivateKey> {
 }
 
 enum AnySender<O: Sink> {
-    Palisade(palisade_stream::Sender<O>),
+    Palisade(palisade_stream::Sender, std::marker::PhantomData<O>),
     Commonware(cups::Sender<ChaCha20Poly1305, O>),
 }
 
@@ -74,14 +74,14 @@ enum AnyReceiver<I: Stream> {
 impl<O: Sink> AnySender<O> {
     async fn send(&mut self, message: IoBuf) {
         match self {
-            Self::Palisade(sender) => sender.send(message).await.unwrap(),
+            Self::Palisade(sender, _) => sender.send(message).await.unwrap(),
             Self::Commonware(sender) => sender.send(message).await.unwrap(),
         }
     }
 
     async fn send_many(&mut self, messages: Vec<IoBuf>) {
         match self {
-            Self::Palisade(sender) => sender.send_many(messages).await.unwrap(),
+            Self::Palisade(sender, _) => sender.send_many(messages).await.unwrap(),
             Self::Commonware(sender) => sender.send_many(messages).await.unwrap(),
         }
     }
@@ -104,7 +104,7 @@ fn listener_key() -> PrivateKey {
     PrivateKey::from_seed(2)
 }
 
-async fn dial<E: Clock + CryptoRng, O: Sink, I: Stream>(
+async fn dial<E: Clock + CryptoRng + Spawner, O: Sink, I: Stream>(
     which: Implementation,
     context: E,
     sink: O,
@@ -117,7 +117,10 @@ async fn dial<E: Clock + CryptoRng, O: Sink, I: Stream>(
                 palisade_stream::dial(context, palisade_config(dialer_key()), peer, sink, stream)
                     .await
                     .unwrap();
-            (AnySender::Palisade(s), AnyReceiver::Palisade(r))
+            (
+                AnySender::Palisade(s, std::marker::PhantomData),
+                AnyReceiver::Palisade(r),
+            )
         }
         Implementation::Commonware => {
             let (s, r) = reference(dialer_key())
@@ -129,7 +132,7 @@ async fn dial<E: Clock + CryptoRng, O: Sink, I: Stream>(
     }
 }
 
-async fn listen<E: Clock + CryptoRng, O: Sink, I: Stream>(
+async fn listen<E: Clock + CryptoRng + Spawner, O: Sink, I: Stream>(
     which: Implementation,
     context: E,
     sink: O,
@@ -142,7 +145,10 @@ async fn listen<E: Clock + CryptoRng, O: Sink, I: Stream>(
                 palisade_stream::listen(context, config, |_| async { true }, sink, stream)
                     .await
                     .unwrap();
-            (AnySender::Palisade(s), AnyReceiver::Palisade(r))
+            (
+                AnySender::Palisade(s, std::marker::PhantomData),
+                AnyReceiver::Palisade(r),
+            )
         }
         Implementation::Commonware => {
             let (_, s, r) = reference(listener_key())
@@ -335,6 +341,9 @@ fn env_f64(name: &str, default: f64) -> f64 {
 
 fn measure<B: Bench>(bench: &B, address: SocketAddr, rounds: usize, scale: f64) -> Vec<Metric> {
     let scaled = |n: f64| ((n * scale).round() as usize).max(1);
+    // PALISADE_BENCH_ONLY=handshake (or throughput, messages) runs one group.
+    let only = std::env::var("PALISADE_BENCH_ONLY").unwrap_or_default();
+    let wanted = |group: &str| only.is_empty() || only == group;
     let handshake_count = scaled(200.0);
     let mut p50 = Metric::new("handshake p50", "us", false);
     let mut p99 = Metric::new("handshake p99", "us", false);
@@ -357,14 +366,25 @@ fn measure<B: Bench>(bench: &B, address: SocketAddr, rounds: usize, scale: f64) 
             [Implementation::Commonware, Implementation::Palisade]
         };
         for which in order {
-            let samples = bench.run(|context| handshakes(which, context, address, handshake_count));
-            p50.push(which, percentile(samples.clone(), 0.5));
-            p99.push(which, percentile(samples, 0.99));
+            if wanted("handshake") {
+                let samples =
+                    bench.run(|context| handshakes(which, context, address, handshake_count));
+                p50.push(which, percentile(samples.clone(), 0.5));
+                p99.push(which, percentile(samples, 0.99));
+            }
+            if !wanted("throughput") {
+                continue;
+            }
             for ((size, count), metric) in sizes.iter().zip(throughputs.iter_mut()) {
                 let (_, bytes) = bench.run(|context| {
                     throughput(which, context, address, *size, *count, Sending::Single)
                 });
                 metric.push(which, bytes / 1e6);
+            }
+        }
+        for which in order {
+            if !wanted("messages") {
+                continue;
             }
             let count = scaled(200_000.0);
             let (rate, _) = bench
@@ -382,6 +402,7 @@ fn measure<B: Bench>(bench: &B, address: SocketAddr, rounds: usize, scale: f64) 
     metrics.extend(throughputs);
     metrics.push(single);
     metrics.push(batched);
+    metrics.retain(|metric| !metric.palisade.is_empty());
     metrics
 }
 

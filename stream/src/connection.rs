@@ -6,9 +6,10 @@ use crate::{
     frame::{self, HEADER_BYTES},
     handshake::{self, AwaitingReply, CONFIRMATION_BYTES, SessionKeys, hello_bytes},
     record::{CipherKey, Opener, Sealer},
+    sender::split_writer,
 };
 use commonware_cryptography::Signer;
-use commonware_runtime::{Buf, Clock, Sink, Stream};
+use commonware_runtime::{Buf, Clock, Sink, Spawner, Stream};
 use futures::future::{Either, select};
 use rand_core::CryptoRng;
 use std::{future::Future, pin::pin};
@@ -27,9 +28,9 @@ pub async fn dial<E, S, O, I>(
     peer: S::PublicKey,
     mut sink: O,
     mut stream: I,
-) -> Result<(Sender<O>, Receiver<I>), Error>
+) -> Result<(Sender, Receiver<I>), Error>
 where
-    E: Clock + CryptoRng,
+    E: Clock + CryptoRng + Spawner,
     S: Signer,
     O: Sink,
     I: Stream,
@@ -46,7 +47,7 @@ where
         Ok(established.keys)
     };
     let keys = within(timer, handshake).await?;
-    Ok(split(keys, config.max_message_size, sink, stream))
+    Ok(split(context, keys, config.max_message_size, sink, stream))
 }
 
 /// Answers a dial over an accepted `sink` and `stream` and runs the handshake.
@@ -67,9 +68,9 @@ pub async fn listen<E, S, O, I, B, F>(
     bouncer: B,
     mut sink: O,
     mut stream: I,
-) -> Result<(S::PublicKey, Sender<O>, Receiver<I>), Error>
+) -> Result<(S::PublicKey, Sender, Receiver<I>), Error>
 where
-    E: Clock + CryptoRng,
+    E: Clock + CryptoRng + Spawner,
     S: Signer,
     O: Sink,
     I: Stream,
@@ -92,7 +93,7 @@ where
         Ok((peer, state.receive_confirmation(&confirmation)?))
     };
     let (peer, keys) = within(timer, handshake).await?;
-    let (sender, receiver) = split(keys, config.max_message_size, sink, stream);
+    let (sender, receiver) = split(context, keys, config.max_message_size, sink, stream);
     Ok((peer, sender, receiver))
 }
 
@@ -107,15 +108,19 @@ async fn within<T>(
     }
 }
 
-fn split<O: Sink, I: Stream>(
+/// Builds the record layer from the session keys and starts the connection's writer task.
+fn split<E: Spawner, O: Sink, I: Stream>(
+    context: E,
     keys: SessionKeys,
     max_message_size: u32,
     sink: O,
     stream: I,
-) -> (Sender<O>, Receiver<I>) {
+) -> (Sender, Receiver<I>) {
     let sealer = Sealer::new(CipherKey::new(&keys.send), max_message_size);
     let opener = Opener::new(CipherKey::new(&keys.receive), max_message_size);
-    (Sender::new(sink, sealer), Receiver::new(stream, opener))
+    let (sender, writer) = split_writer(sealer, sink);
+    context.spawn(move |_| writer);
+    (sender, Receiver::new(stream, opener))
 }
 
 async fn write_frame<O: Sink>(sink: &mut O, body: &[u8]) -> Result<(), Error> {

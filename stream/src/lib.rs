@@ -121,6 +121,7 @@ pub mod handshake;
 mod receiver;
 mod record;
 mod sender;
+mod writer;
 
 #[cfg(test)]
 mod tests;

@@ -190,9 +190,11 @@ fn scenario(seed: u64) -> String {
     deterministic::Runner::seeded(seed).start(|context| async move {
         let address: SocketAddr = "127.0.0.1:3000".parse().unwrap();
         let mut listener = context.bind(address).await.unwrap();
-        let listening = context.child("listener").spawn(move |context| async move {
+        // The connection belongs to the context given to `listen`; take it from the root.
+        let connection = context.child("listener_connection");
+        let listening = context.child("listener").spawn(move |_| async move {
             let (_, sink, stream) = listener.accept().await.unwrap();
-            listen(context, config(2), |_| async { true }, sink, stream)
+            listen(connection, config(2), |_| async { true }, sink, stream)
                 .await
                 .unwrap()
         });

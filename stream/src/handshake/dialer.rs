@@ -1,7 +1,8 @@
 //! The dialer's side: send a Hello, verify the reply, send a Confirmation.
 
 use super::{
-    hello::{self, EPHEMERAL_BYTES, HelloView, Role, hello_bytes},
+    ephemeral::EphemeralKey,
+    hello::{self, HelloView, Role, hello_bytes},
     keys::{CONFIRMATION_BYTES, KeySchedule, SessionKeys, check_confirmation, transcript_hash},
     unix_ms,
 };
@@ -9,7 +10,6 @@ use crate::{Config, Error};
 use commonware_cryptography::Signer;
 use rand_core::CryptoRng;
 use std::time::SystemTime;
-use x25519_dalek::{EphemeralSecret, PublicKey as X25519PublicKey};
 
 /// Starts a handshake towards `peer`: returns the state to keep and the Hello to send.
 ///
@@ -24,13 +24,12 @@ pub fn start<S: Signer, R: CryptoRng + ?Sized>(
     if peer == config.signer.public_key() {
         return Err(Error::SelfDial);
     }
-    let ephemeral = EphemeralSecret::random_from_rng(rng);
-    let ephemeral_public = X25519PublicKey::from(&ephemeral);
+    let ephemeral = EphemeralKey::generate(rng);
     let hello = hello::encode(
         config,
         Role::Dialer,
         &peer,
-        ephemeral_public.as_bytes(),
+        &ephemeral.public(),
         unix_ms(now),
         None,
     );
@@ -46,7 +45,7 @@ pub fn start<S: Signer, R: CryptoRng + ?Sized>(
 /// The dialer after sending its Hello, waiting for the listener's Hello + Confirmation.
 pub struct AwaitingReply<S: Signer> {
     peer: S::PublicKey,
-    ephemeral: EphemeralSecret,
+    ephemeral: EphemeralKey,
     hello: Vec<u8>,
     _signer: std::marker::PhantomData<S>,
 }
@@ -102,12 +101,9 @@ impl<S: Signer> AwaitingReply<S> {
             Some(&binding),
         )?;
 
-        let peer_ephemeral: [u8; EPHEMERAL_BYTES] = view.ephemeral;
-        let shared = self
-            .ephemeral
-            .diffie_hellman(&X25519PublicKey::from(peer_ephemeral));
+        let shared = self.ephemeral.agree(&view.ephemeral)?;
         let transcript = transcript_hash(&config.namespace, &self.hello, listener_hello);
-        let schedule = KeySchedule::derive(shared, transcript)?;
+        let schedule = KeySchedule::derive(&shared, transcript);
         check_confirmation(schedule.listener_confirmation(), confirmation)?;
         let confirmation = schedule.dialer_confirmation().as_bytes().to_vec();
         Ok(Established {

@@ -22,8 +22,7 @@ use commonware_cryptography::{PublicKey, Signer};
 /// Domain label that starts every signed Hello payload.
 const DOMAIN: &[u8] = b"palisade-stream/v1/hello";
 
-/// Bytes of an X25519 public key.
-pub(crate) const EPHEMERAL_BYTES: usize = 32;
+use super::ephemeral::X25519_BYTES as EPHEMERAL_BYTES;
 const TIMESTAMP_BYTES: usize = 8;
 
 /// Which side signed a Hello.

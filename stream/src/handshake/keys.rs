@@ -10,8 +10,8 @@
 //! two confirmation keys. Confirmations are compared in constant time. All secrets are wiped
 //! on drop.
 
+use super::ephemeral::SharedSecret;
 use crate::Error;
-use x25519_dalek::SharedSecret;
 use zeroize::Zeroizing;
 
 /// Bytes of a Confirmation message.
@@ -63,22 +63,19 @@ pub(crate) struct KeySchedule {
 }
 
 impl KeySchedule {
-    /// Derives the keys, rejecting an all-zero (non-contributory) shared secret.
-    pub(crate) fn derive(shared: SharedSecret, transcript: [u8; 32]) -> Result<Self, Error> {
-        if !shared.was_contributory() {
-            return Err(Error::NonContributory);
-        }
+    /// Derives the keys from a contributory shared secret (see [`super::ephemeral`]).
+    pub(crate) fn derive(shared: &SharedSecret, transcript: [u8; 32]) -> Self {
         let mut material = Zeroizing::new([0u8; 64]);
-        material[..32].copy_from_slice(shared.as_bytes());
+        material[..32].copy_from_slice(&shared[..]);
         material[32..].copy_from_slice(&transcript);
         let derive = |context| Zeroizing::new(blake3::derive_key(context, &material[..]));
-        Ok(Self {
+        Self {
             transcript,
             traffic_dialer_to_listener: derive(TRAFFIC_DIALER_TO_LISTENER),
             traffic_listener_to_dialer: derive(TRAFFIC_LISTENER_TO_DIALER),
             confirm_dialer_to_listener: derive(CONFIRM_DIALER_TO_LISTENER),
             confirm_listener_to_dialer: derive(CONFIRM_LISTENER_TO_DIALER),
-        })
+        }
     }
 
     pub(crate) fn dialer_confirmation(&self) -> blake3::Hash {

@@ -1,6 +1,7 @@
 //! The listener's side: screen a Hello cheaply, answer it, check the Confirmation.
 
 use super::{
+    ephemeral::EphemeralKey,
     hello::{self, HelloView, Role, hello_bytes},
     keys::{KeySchedule, SessionKeys, check_confirmation, transcript_hash},
     unix_ms,
@@ -10,7 +11,6 @@ use commonware_codec::{Copying, DecodeExt};
 use commonware_cryptography::Signer;
 use rand_core::CryptoRng;
 use std::time::SystemTime;
-use x25519_dalek::{EphemeralSecret, PublicKey as X25519PublicKey};
 
 /// Screens a dialer's Hello with cheap checks only: size, recipient, sender key, timestamp.
 ///
@@ -73,23 +73,20 @@ impl<S: Signer> ClaimedHello<S> {
         let view = HelloView::split::<S::PublicKey>(&self.hello);
         view.verify(&self.peer, &config.namespace, Role::Dialer, None)?;
 
-        let ephemeral = EphemeralSecret::random_from_rng(rng);
-        let ephemeral_public = X25519PublicKey::from(&ephemeral);
-        let shared = ephemeral.diffie_hellman(&X25519PublicKey::from(view.ephemeral));
-        if !shared.was_contributory() {
-            return Err(Error::NonContributory);
-        }
+        let ephemeral = EphemeralKey::generate(rng);
+        let ephemeral_public = ephemeral.public();
+        let shared = ephemeral.agree(&view.ephemeral)?;
         let binding = blake3::hash(&self.hello);
         let mut reply = hello::encode(
             config,
             Role::Listener,
             &self.peer,
-            ephemeral_public.as_bytes(),
+            &ephemeral_public,
             unix_ms(now),
             Some(&binding),
         );
         let transcript = transcript_hash(&config.namespace, &self.hello, &reply);
-        let schedule = KeySchedule::derive(shared, transcript)?;
+        let schedule = KeySchedule::derive(&shared, transcript);
         reply.extend_from_slice(schedule.listener_confirmation().as_bytes());
         Ok((AwaitingConfirmation { schedule }, reply))
     }

@@ -15,6 +15,7 @@
 //! See the crate documentation for the wire format, the key schedule and the security argument.
 
 mod dialer;
+mod ephemeral;
 mod hello;
 mod keys;
 mod listener;

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub type Key = ed25519::PrivateKey;
 pub type Pk = ed25519::PublicKey;
-pub type MockSender = Sender<mocks::Sink>;
+pub type MockSender = Sender;
 pub type MockReceiver = Receiver<mocks::Stream>;
 
 pub const NAMESPACE: &[u8] = b"palisade-stream-tests";
@@ -53,9 +53,12 @@ pub async fn try_connect(
 ) {
     let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
     let listener_key = listener.signer.public_key();
-    let listener_task = context.child("listener").spawn(move |context| async move {
+    // The connection's writer is a child of the context given to `listen`: take it from the
+    // test's root so the connection outlives the task that runs the handshake.
+    let connection = context.child("listener_connection");
+    let listener_task = context.child("listener").spawn(move |_| async move {
         listen(
-            context,
+            connection,
             listener,
             |_| async { true },
             listener_sink,
@@ -170,9 +173,12 @@ where
     relay(context, relay_in, relay_out, decide);
     let listener = config(2);
     let listener_key = listener.signer.public_key();
-    let listener_task = context.child("listener").spawn(move |context| async move {
+    // The connection's writer is a child of the context given to `listen`: take it from the
+    // test's root so the connection outlives the task that runs the handshake.
+    let connection = context.child("listener_connection");
+    let listener_task = context.child("listener").spawn(move |_| async move {
         listen(
-            context,
+            connection,
             listener,
             |_| async { true },
             listener_sink,
