@@ -129,11 +129,27 @@ impl Drop for StopGuard {
 
 /// The writer task: hands queued bytes to the sink until told to finish, the sink fails, or
 /// `abort` fires. Dropping the sink at the end closes the connection.
-pub(crate) async fn run<O: Sink>(queue: SharedQueue, mut sink: O, abort: oneshot::Receiver<()>) {
-    let mut guard = StopGuard {
+///
+/// The stop guard is created before the task first runs, so even a task dropped unpolled
+/// marks the queue stopped.
+pub(crate) fn run<O: Sink>(
+    queue: SharedQueue,
+    sink: O,
+    abort: oneshot::Receiver<()>,
+) -> impl Future<Output = ()> + Send + 'static {
+    let guard = StopGuard {
         queue: queue.clone(),
         finished: false,
     };
+    write_loop(queue, sink, abort, guard)
+}
+
+async fn write_loop<O: Sink>(
+    queue: SharedQueue,
+    mut sink: O,
+    abort: oneshot::Receiver<()>,
+    mut guard: StopGuard,
+) {
     // Fires on `Sender::abort`; a sender that is merely dropped lets the writer finish.
     let mut aborted = pin!(async move {
         if abort.await.is_err() {
@@ -158,17 +174,18 @@ pub(crate) async fn run<O: Sink>(queue: SharedQueue, mut sink: O, abort: oneshot
             state.writer_waker = Some(cx.waker().clone());
             Poll::Pending
         });
-        let batch = match select(pin!(next), aborted.as_mut()).await {
-            Either::Left((Some(batch), _)) => batch,
-            Either::Left((None, _)) => {
+        // The abort signal is polled first so that it wins over queued bytes.
+        let batch = match select(aborted.as_mut(), pin!(next)).await {
+            Either::Right((Some(batch), _)) => batch,
+            Either::Right((None, _)) => {
                 guard.finished = true;
                 return;
             }
-            Either::Right(_) => return,
+            Either::Left(_) => return,
         };
-        let written = match select(pin!(sink.send(batch)), aborted.as_mut()).await {
-            Either::Left((result, _)) => result,
-            Either::Right(_) => return,
+        let written = match select(aborted.as_mut(), pin!(sink.send(batch))).await {
+            Either::Right((result, _)) => result,
+            Either::Left(_) => return,
         };
         if let Err(error) = written {
             let mut state = lock(&queue);

@@ -1,0 +1,239 @@
+//! The write path: queued records coalesce into few writes, the queue is bounded, and every way
+//! a sender ends (close, flush, drop, abort, a failed write, its owner's task ending) is visible.
+
+mod common;
+
+use common::*;
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{
+    Clock as _, IoBufs, Runner as _, Sink, Spawner as _, Supervisor as _, deterministic, mocks,
+};
+use futures::future::{Either, select};
+use palisade_stream::{Error, dial, listen};
+use std::{
+    pin::pin,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
+
+/// A sink that counts the writes it is handed.
+struct CountingSink {
+    inner: mocks::Sink,
+    writes: Arc<AtomicUsize>,
+}
+
+impl Sink for CountingSink {
+    async fn send(
+        &mut self,
+        bufs: impl Into<IoBufs> + Send,
+    ) -> Result<(), commonware_runtime::Error> {
+        self.writes.fetch_add(1, Ordering::SeqCst);
+        self.inner.send(bufs).await
+    }
+}
+
+#[test]
+fn messages_queued_during_one_turn_leave_in_one_write() {
+    deterministic::Runner::seeded(1).start(|context| async move {
+        let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
+        let writes = Arc::new(AtomicUsize::new(0));
+        let counting = CountingSink {
+            inner: dialer_sink,
+            writes: writes.clone(),
+        };
+        let connection = context.child("listener_connection");
+        let listening = context.child("listener").spawn(move |_| async move {
+            listen(
+                connection,
+                config(2),
+                |_| async { true },
+                listener_sink,
+                listener_stream,
+            )
+            .await
+            .unwrap()
+        });
+        let (mut sender, _receiver) = dial(
+            context.child("dialer"),
+            config(1),
+            key(2).public_key(),
+            counting,
+            dialer_stream,
+        )
+        .await
+        .unwrap();
+        let (_, _, mut receiver) = listening.await.unwrap();
+        // The handshake took two writes (Hello, Confirmation).
+        assert_eq!(writes.load(Ordering::SeqCst), 2);
+
+        // 100 sends that never wait: the writer runs once afterwards and writes them all.
+        for i in 0..100u32 {
+            sender.send(i.to_be_bytes().to_vec()).await.unwrap();
+        }
+        sender.flush().await.unwrap();
+        assert_eq!(writes.load(Ordering::SeqCst), 3);
+        for i in 0..100u32 {
+            assert_eq!(receiver.recv().await.unwrap(), i.to_be_bytes());
+        }
+
+        // A lone message goes out without waiting for company.
+        sender.send(b"alone".to_vec()).await.unwrap();
+        assert_eq!(receiver.recv().await.unwrap(), b"alone");
+        assert_eq!(writes.load(Ordering::SeqCst), 4);
+    });
+}
+
+#[test]
+fn full_queue_holds_the_sender_until_the_peer_reads() {
+    deterministic::Runner::seeded(2).start(|context| async move {
+        let mut c = connect(&context).await;
+        let message = |i: u8| vec![i; MAX_MESSAGE as usize];
+        // Nobody reads: the channel fills, the writer blocks, the queue fills, and a send waits.
+        let mut queued = 0u8;
+        loop {
+            let timer = context.sleep(Duration::from_secs(1));
+            match select(pin!(c.dialer_sender.send(message(queued))), pin!(timer)).await {
+                Either::Left((result, _)) => {
+                    result.unwrap();
+                    queued += 1;
+                }
+                Either::Right(_) => break,
+            }
+            assert!(queued < 64, "the queue must be bounded");
+        }
+        // 256 KiB queue + one batch in flight + the channel's 64 KiB buffer, in 64 KiB messages.
+        assert!(
+            (4..=8).contains(&queued),
+            "queued {queued} messages before waiting"
+        );
+
+        // The abandoned send queued nothing (it is cancel safe): retry it while reading.
+        let receiving = context.child("reader").spawn(move |_| async move {
+            for i in 0..=queued {
+                assert_eq!(
+                    c.listener_receiver.recv().await.unwrap(),
+                    message(i).as_slice()
+                );
+            }
+        });
+        c.dialer_sender.send(message(queued)).await.unwrap();
+        c.dialer_sender.flush().await.unwrap();
+        receiving.await.unwrap();
+    });
+}
+
+#[test]
+fn flush_waits_until_the_queue_is_written() {
+    deterministic::Runner::seeded(3).start(|context| async move {
+        let mut c = connect(&context).await;
+        for i in 0..8u8 {
+            c.dialer_sender
+                .send(vec![i; MAX_MESSAGE as usize])
+                .await
+                .unwrap();
+        }
+        let timer = context.sleep(Duration::from_secs(5));
+        let flushed = matches!(
+            select(pin!(c.dialer_sender.flush()), pin!(timer)).await,
+            Either::Left(_)
+        );
+        assert!(!flushed, "flush cannot finish while the peer reads nothing");
+        let reader = context.child("reader").spawn(move |_| async move {
+            for _ in 0..8 {
+                c.listener_receiver.recv().await.unwrap();
+            }
+        });
+        c.dialer_sender.flush().await.unwrap();
+        reader.await.unwrap();
+    });
+}
+
+#[test]
+fn dropped_sender_writes_what_was_queued_then_cuts_the_connection() {
+    deterministic::Runner::seeded(4).start(|context| async move {
+        let mut c = connect(&context).await;
+        for message in [&b"one"[..], b"two", b"three"] {
+            c.dialer_sender.send(message.to_vec()).await.unwrap();
+        }
+        drop(c.dialer_sender);
+        for message in [&b"one"[..], b"two", b"three"] {
+            assert_eq!(c.listener_receiver.recv().await.unwrap(), message);
+        }
+        assert!(matches!(
+            c.listener_receiver.recv().await,
+            Err(Error::Io(_))
+        ));
+    });
+}
+
+#[test]
+fn abort_cuts_the_connection_without_a_close() {
+    deterministic::Runner::seeded(5).start(|context| async move {
+        let mut c = connect(&context).await;
+        c.dialer_sender.send(b"written".to_vec()).await.unwrap();
+        c.dialer_sender.flush().await.unwrap();
+        c.dialer_sender.send(b"discarded".to_vec()).await.unwrap();
+        c.dialer_sender.abort();
+        assert_eq!(c.listener_receiver.recv().await.unwrap(), b"written");
+        assert!(matches!(
+            c.listener_receiver.recv().await,
+            Err(Error::Io(_))
+        ));
+    });
+}
+
+#[test]
+fn failed_write_is_reported_by_the_next_call() {
+    deterministic::Runner::seeded(6).start(|context| async move {
+        let mut c = connect(&context).await;
+        // The peer goes away: its end of the channel is dropped.
+        drop(c.listener_receiver);
+        c.dialer_sender
+            .send(b"into the void".to_vec())
+            .await
+            .unwrap();
+        assert!(matches!(c.dialer_sender.flush().await, Err(Error::Io(_))));
+        assert!(matches!(
+            c.dialer_sender.send(b"again".to_vec()).await,
+            Err(Error::Unusable)
+        ));
+    });
+}
+
+#[test]
+fn connection_ends_with_the_task_that_owns_its_context() {
+    deterministic::Runner::seeded(7).start(|context| async move {
+        let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
+        // The handshake runs with the short-lived task's own context, so the connection's
+        // writer is that task's child and stops when the task returns.
+        let listening = context.child("listener").spawn(move |context| async move {
+            listen(
+                context,
+                config(2),
+                |_| async { true },
+                listener_sink,
+                listener_stream,
+            )
+            .await
+            .unwrap()
+        });
+        let (_dialer_sender, mut dialer_receiver) = dial(
+            context.child("dialer"),
+            config(1),
+            key(2).public_key(),
+            dialer_sink,
+            dialer_stream,
+        )
+        .await
+        .unwrap();
+        let (_, mut orphaned_sender, _receiver) = listening.await.unwrap();
+        // Once the runtime has stopped the writer, the sender reports the cut.
+        context.sleep(Duration::from_millis(1)).await;
+        let sent = orphaned_sender.send(b"too late".to_vec()).await;
+        assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
+        assert!(matches!(dialer_receiver.recv().await, Err(Error::Io(_))));
+    });
+}
