@@ -62,7 +62,7 @@ fn palisade_config(signer: PrivateKey) -> palisade_stream::Config<PrivateKey> {
 }
 
 enum AnySender<O: Sink> {
-    Palisade(palisade_stream::Sender, std::marker::PhantomData<O>),
+    Palisade(palisade_stream::Sender<O>),
     Commonware(cups::Sender<ChaCha20Poly1305, O>),
 }
 
@@ -74,14 +74,14 @@ enum AnyReceiver<I: Stream> {
 impl<O: Sink> AnySender<O> {
     async fn send(&mut self, message: IoBuf) {
         match self {
-            Self::Palisade(sender, _) => sender.send(message).await.unwrap(),
+            Self::Palisade(sender) => sender.send(message).await.unwrap(),
             Self::Commonware(sender) => sender.send(message).await.unwrap(),
         }
     }
 
     async fn send_many(&mut self, messages: Vec<IoBuf>) {
         match self {
-            Self::Palisade(sender, _) => sender.send_many(messages).await.unwrap(),
+            Self::Palisade(sender) => sender.send_many(messages).await.unwrap(),
             Self::Commonware(sender) => sender.send_many(messages).await.unwrap(),
         }
     }
@@ -117,10 +117,7 @@ async fn dial<E: Clock + CryptoRng + Spawner, O: Sink, I: Stream>(
                 palisade_stream::dial(context, palisade_config(dialer_key()), peer, sink, stream)
                     .await
                     .unwrap();
-            (
-                AnySender::Palisade(s, std::marker::PhantomData),
-                AnyReceiver::Palisade(r),
-            )
+            (AnySender::Palisade(s), AnyReceiver::Palisade(r))
         }
         Implementation::Commonware => {
             let (s, r) = reference(dialer_key())
@@ -145,10 +142,7 @@ async fn listen<E: Clock + CryptoRng + Spawner, O: Sink, I: Stream>(
                 palisade_stream::listen(context, config, |_| async { true }, sink, stream)
                     .await
                     .unwrap();
-            (
-                AnySender::Palisade(s, std::marker::PhantomData),
-                AnyReceiver::Palisade(r),
-            )
+            (AnySender::Palisade(s), AnyReceiver::Palisade(r))
         }
         Implementation::Commonware => {
             let (_, s, r) = reference(listener_key())

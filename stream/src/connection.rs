@@ -28,7 +28,7 @@ pub async fn dial<E, S, O, I>(
     peer: S::PublicKey,
     mut sink: O,
     mut stream: I,
-) -> Result<(Sender, Receiver<I>), Error>
+) -> Result<(Sender<O>, Receiver<I>), Error>
 where
     E: Clock + CryptoRng + Spawner,
     S: Signer,
@@ -68,7 +68,7 @@ pub async fn listen<E, S, O, I, B, F>(
     bouncer: B,
     mut sink: O,
     mut stream: I,
-) -> Result<(S::PublicKey, Sender, Receiver<I>), Error>
+) -> Result<(S::PublicKey, Sender<O>, Receiver<I>), Error>
 where
     E: Clock + CryptoRng + Spawner,
     S: Signer,
@@ -115,7 +115,7 @@ fn split<E: Spawner, O: Sink, I: Stream>(
     max_message_size: u32,
     sink: O,
     stream: I,
-) -> (Sender, Receiver<I>) {
+) -> (Sender<O>, Receiver<I>) {
     let sealer = Sealer::new(CipherKey::new(&keys.send), max_message_size);
     let opener = Opener::new(CipherKey::new(&keys.receive), max_message_size);
     let (sender, writer) = split_writer(sealer, sink);

@@ -15,11 +15,17 @@ use commonware_runtime::{Buf, IoBuf, IoBufMut, Stream};
 pub struct Receiver<I: Stream> {
     stream: I,
     opener: Opener,
+    /// Set while a `recv` is in progress, so a cancelled one is noticed.
+    reading: bool,
 }
 
 impl<I: Stream> Receiver<I> {
     pub(crate) fn new(stream: I, opener: Opener) -> Self {
-        Self { stream, opener }
+        Self {
+            stream,
+            opener,
+            reading: false,
+        }
     }
 
     /// Receives the next message.
@@ -33,33 +39,55 @@ impl<I: Stream> Receiver<I> {
     /// [`Error::Io`] (including a connection cut mid-stream) otherwise.
     ///
     /// # Cancel safety
-    /// Not cancel safe: dropping the future part-way loses stream bytes, and the receiver must
-    /// be discarded. Give it its own task rather than racing it in a `select!`.
+    /// Not cancel safe: a future dropped part-way may have consumed part of a record, so the
+    /// receiver refuses further use ([`Error::Unusable`]). Give it its own task rather than
+    /// racing it in a `select!`.
     pub async fn recv(&mut self) -> Result<IoBuf, Error> {
+        if self.reading {
+            // The previous call was dropped part-way: the stream has lost its place.
+            self.opener.fail();
+        }
         self.opener.ensure_open()?;
-        let header = match self.read_header().await {
-            Ok(bytes) => self.opener.check_header(bytes)?,
+        self.reading = true;
+        let result = self.read_record().await;
+        self.reading = false;
+        match result {
+            Ok(Some(message)) => Ok(message),
+            Ok(None) => Err(Error::Closed),
             Err(error) => {
                 self.opener.fail();
-                return Err(error);
+                Err(error)
+            }
+        }
+    }
+
+    /// Reads and opens one record: `Some(message)`, or `None` for the peer's close.
+    async fn read_record(&mut self) -> Result<Option<IoBuf>, Error> {
+        // When the header is already buffered, read header and body with one call.
+        let buffered = <[u8; HEADER_BYTES]>::try_from(self.stream.peek(HEADER_BYTES)).ok();
+        let (header, offset) = match buffered {
+            Some(bytes) => (self.opener.check_header(bytes)?, HEADER_BYTES),
+            None => {
+                let bytes = self.read_header().await?;
+                (self.opener.check_header(bytes)?, 0)
             }
         };
-        let body = match self.stream.recv(header.body_bytes as usize).await {
-            Ok(body) => body.coalesce(),
-            Err(error) => {
-                self.opener.fail();
-                return Err(Error::Io(error));
-            }
-        };
-        let mut body: IoBufMut = body
+        let wanted = offset + header.body_bytes as usize;
+        let frame = self
+            .stream
+            .recv(wanted)
+            .await
+            .map_err(Error::Io)?
+            .coalesce();
+        let mut frame: IoBufMut = frame
             .try_into_mut()
             .unwrap_or_else(|shared| IoBufMut::from(shared.as_ref()));
-        match self.opener.open(header, body.as_mut())? {
+        match self.opener.open(header, &mut frame.as_mut()[offset..])? {
             Opened::Message(len) => {
-                body.truncate(len);
-                Ok(body.freeze())
+                frame.truncate(offset + len);
+                Ok(Some(frame.freeze().slice(offset..)))
             }
-            Opened::Close => Err(Error::Closed),
+            Opened::Close => Ok(None),
         }
     }
 

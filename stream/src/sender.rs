@@ -3,66 +3,61 @@
 use crate::{
     Error,
     record::Sealer,
-    writer::{self, QUEUE_LIMIT_BYTES, SharedQueue, lock},
+    writer::{self, DIRECT_WRITE_BYTES, QUEUE_LIMIT_BYTES, SharedQueue, SinkLease, lock},
 };
-use commonware_runtime::IoBufs;
+use commonware_runtime::{IoBuf, IoBufs, Sink};
 use futures::channel::oneshot;
 use std::{future::poll_fn, task::Poll};
 
-/// Encrypts messages and queues them, in order, for the connection's writer task.
+/// Encrypts messages and sends them, in order, through the connection's write path.
 ///
-/// `send` and `send_many` return once the messages are sealed and queued; the writer hands
-/// them to the sink, batching whatever accumulated while the previous write was in flight.
-/// A write failure is reported by the next call. [`flush`](Self::flush) waits until everything
-/// queued has been written, [`close`](Self::close) ends the direction with an authenticated
-/// close record. Dropping the sender lets the writer write what is queued and then close the
-/// connection; [`abort`](Self::abort) drops the connection at once.
-pub struct Sender {
+/// Small messages are sealed and queued: `send` returns at once and the connection's writer
+/// task writes whatever accumulated, in as few writes as possible. Messages of 16 KiB or more
+/// are written by `send` itself when nothing is queued. [`flush`](Self::flush) waits until
+/// everything queued has been written; [`close`](Self::close) ends the direction with an
+/// authenticated close record. Dropping the sender lets the writer write what is queued and
+/// then close the connection; [`abort`](Self::abort) drops the connection at once.
+///
+/// A write failure is reported by the next call, as [`Error::Io`]; every call after an error
+/// returns [`Error::Unusable`].
+pub struct Sender<O: Sink> {
     sealer: Sealer,
-    queue: SharedQueue,
+    queue: SharedQueue<O>,
     abort: Option<oneshot::Sender<()>>,
-    /// Reused buffer that messages are sealed into before they are queued.
+    /// Reused buffer that small messages are sealed into before they are queued.
     staging: Vec<u8>,
     /// Set once an error was reported; every later call returns `Unusable`.
     failed: bool,
 }
 
-impl Sender {
-    pub(crate) fn new(sealer: Sealer, queue: SharedQueue, abort: oneshot::Sender<()>) -> Self {
-        Self {
-            sealer,
-            queue,
-            abort: Some(abort),
-            staging: Vec::new(),
-            failed: false,
-        }
-    }
-
-    /// Encrypts one message and queues it for sending.
+impl<O: Sink> Sender<O> {
+    /// Encrypts one message and sends it (see the type's documentation for when it is written).
     ///
-    /// Waits only while the queue holds 256 KiB or more.
+    /// Waits while the queue holds 256 KiB or more, and during a direct write.
     ///
     /// # Errors
-    /// [`Error::MessageTooLarge`] (nothing queued, sender still usable),
-    /// [`Error::NonceExhausted`], [`Error::Io`] when an earlier write failed, or
-    /// [`Error::Unusable`] after an earlier error.
+    /// [`Error::MessageTooLarge`] (nothing sent, sender still usable),
+    /// [`Error::NonceExhausted`], [`Error::Io`] when a write failed, or [`Error::Unusable`]
+    /// after an earlier error.
     ///
     /// # Cancel safety
-    /// Cancel safe: the only wait happens before anything is sealed or queued.
+    /// Cancel safe while waiting for room in the queue (nothing is sealed yet). A direct write
+    /// of a large message dropped part-way cuts the connection: the sender then reports
+    /// [`Error::Io`].
     pub async fn send(&mut self, message: impl Into<IoBufs>) -> Result<(), Error> {
         self.send_many(std::iter::once(message)).await
     }
 
-    /// Encrypts a batch of messages and queues them together.
+    /// Encrypts a batch of messages and sends them together.
     ///
-    /// Every size is checked first: if any message is too large, nothing is queued, no nonce is
+    /// Every size is checked first: if any message is too large, nothing is sent, no nonce is
     /// used, and the sender stays usable.
     ///
     /// # Errors
     /// As for [`send`](Self::send).
     ///
     /// # Cancel safety
-    /// Cancel safe, as for [`send`](Self::send).
+    /// As for [`send`](Self::send).
     pub async fn send_many(
         &mut self,
         messages: impl IntoIterator<Item = impl Into<IoBufs>>,
@@ -79,15 +74,42 @@ impl Sender {
             return Err(Error::NonceExhausted);
         }
         self.wait_for_room().await?;
-        self.staging.reserve(total);
+        let mut sealed = if total >= DIRECT_WRITE_BYTES {
+            Vec::with_capacity(total)
+        } else {
+            std::mem::take(&mut self.staging)
+        };
         for message in &messages {
-            self.sealer.seal_message(message, &mut self.staging)?;
+            self.sealer.seal_message(message, &mut sealed)?;
         }
-        lock(&self.queue).push(&mut self.staging);
-        Ok(())
+        let lent = {
+            let mut state = lock(&self.queue);
+            let lent = if total >= DIRECT_WRITE_BYTES {
+                state.lend_sink()
+            } else {
+                None
+            };
+            if lent.is_none() {
+                state.push(&mut sealed);
+            }
+            lent
+        };
+        match lent {
+            Some(sink) => {
+                let lease = SinkLease::new(self.queue.clone(), sink);
+                lease
+                    .write(IoBuf::from(sealed))
+                    .await
+                    .map_err(|error| self.fail(Some(error)))
+            }
+            None => {
+                self.staging = sealed;
+                Ok(())
+            }
+        }
     }
 
-    /// Waits until every message queued so far has been handed to the sink.
+    /// Waits until every message sent so far has been handed to the sink.
     ///
     /// # Errors
     /// [`Error::Io`] when a write failed, or [`Error::Unusable`] after an earlier error.
@@ -99,7 +121,7 @@ impl Sender {
         let queue = self.queue.clone();
         let outcome = poll_fn(|cx| {
             let mut state = lock(&queue);
-            if state.failed() || state.stopped() {
+            if state.ended() {
                 return Poll::Ready(Err(state.take_failure()));
             }
             if state.drained() {
@@ -122,19 +144,20 @@ impl Sender {
     pub async fn close(mut self) -> Result<(), Error> {
         self.ensure_usable()?;
         self.wait_for_room().await?;
-        if let Err(error) = self.sealer.seal_close(&mut self.staging) {
+        let mut sealed = std::mem::take(&mut self.staging);
+        if let Err(error) = self.sealer.seal_close(&mut sealed) {
             self.failed = true;
             return Err(error);
         }
         {
             let mut state = lock(&self.queue);
-            state.push(&mut self.staging);
+            state.push(&mut sealed);
             state.finish();
         }
         let queue = self.queue.clone();
         poll_fn(|cx| {
             let mut state = lock(&queue);
-            if state.stopped() {
+            if state.ended() {
                 return Poll::Ready(match state.take_failure() {
                     Some(failure) => Err(Error::Io(failure)),
                     None if state.failed() => Err(Error::Unusable),
@@ -162,12 +185,12 @@ impl Sender {
         Ok(())
     }
 
-    /// Waits while the queue is full; reports a writer failure.
+    /// Waits while the queue is full; reports a failed write path.
     async fn wait_for_room(&mut self) -> Result<(), Error> {
         let queue = self.queue.clone();
         let outcome = poll_fn(|cx| {
             let mut state = lock(&queue);
-            if state.failed() || state.stopped() {
+            if state.ended() {
                 return Poll::Ready(Err(state.take_failure()));
             }
             if state.pending_bytes() < QUEUE_LIMIT_BYTES {
@@ -189,7 +212,7 @@ impl Sender {
     }
 }
 
-impl Drop for Sender {
+impl<O: Sink> Drop for Sender<O> {
     fn drop(&mut self) {
         // Let the writer write what is queued, then close the connection.
         lock(&self.queue).finish();
@@ -197,12 +220,19 @@ impl Drop for Sender {
 }
 
 /// Sets up the write path: the sender and the writer task's future.
-pub(crate) fn split_writer<O: commonware_runtime::Sink>(
+pub(crate) fn split_writer<O: Sink>(
     sealer: Sealer,
     sink: O,
-) -> (Sender, impl Future<Output = ()> + Send + 'static) {
-    let queue = SharedQueue::default();
+) -> (Sender<O>, impl Future<Output = ()> + Send + 'static) {
+    let queue = writer::new_queue(sink);
     let (abort, aborted) = oneshot::channel();
-    let task = writer::run(queue.clone(), sink, aborted);
-    (Sender::new(sealer, queue, abort), task)
+    let task = writer::run(queue.clone(), aborted);
+    let sender = Sender {
+        sealer,
+        queue,
+        abort: Some(abort),
+        staging: Vec::new(),
+        failed: false,
+    };
+    (sender, task)
 }

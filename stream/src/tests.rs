@@ -14,7 +14,7 @@ fn pair(
     context: &deterministic::Context,
     sender_next: u128,
     receiver_next: u128,
-) -> (Sender, Receiver<mocks::Stream>) {
+) -> (Sender<mocks::Sink>, Receiver<mocks::Stream>) {
     let (sink, stream) = mocks::Channel::init();
     let sealer =
         Sealer::new(CipherKey::new(&KEY), 1024).with_nonce(NonceCounter::starting_at(sender_next));

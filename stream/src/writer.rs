@@ -1,17 +1,21 @@
-//! The write path: a queue of sealed bytes shared by the [`Sender`](crate::Sender) and one
-//! writer task that owns the sink.
+//! The write path: a queue of sealed records shared by the [`Sender`](crate::Sender) and one
+//! writer task, and the sink that either of them holds while writing.
 //!
-//! The sender seals messages in the caller's task and appends them to the queue; the writer
-//! takes everything queued and hands it to the sink in one write. While a write is in flight,
-//! new messages collect in the queue and go out together in the next write, so a stream of
-//! small messages costs far fewer writes (system calls, on TCP) than messages, while a lone
-//! message goes out as soon as the writer task runs. Sealing and writing also overlap, on
-//! separate cores under a multi-threaded runtime.
+//! Small messages are sealed in the caller's task and queued; the writer task takes everything
+//! queued and hands it to the sink in one write. While a write is in flight, new messages
+//! collect in the queue and go out together in the next write, so a stream of small messages
+//! costs far fewer writes (system calls, on TCP) than messages, while a lone message goes out
+//! as soon as the writer task runs.
+//!
+//! A large batch (at least [`DIRECT_WRITE_BYTES`]) costs more to hand to another task than a
+//! write costs, so when the queue is empty and no write is in flight the sender borrows the
+//! sink and writes it itself. Order is kept: the sender is the only producer, and it writes
+//! directly only when nothing is queued or being written.
 //!
 //! Memory is bounded: a sender waits while [`QUEUE_LIMIT_BYTES`] or more are queued, so at most
 //! that much plus one batch sits in the queue, and one more batch is in flight.
 
-use commonware_runtime::{Error as RuntimeError, Sink};
+use commonware_runtime::{Error as RuntimeError, IoBuf, IoBufs, Sink};
 use futures::{
     channel::oneshot,
     future::{Either, select},
@@ -26,66 +30,100 @@ use std::{
 /// Queued bytes above which a sender waits for the writer.
 pub(crate) const QUEUE_LIMIT_BYTES: usize = 256 * 1024;
 
+/// Batches at least this large are written by the sender itself when the queue is idle.
+pub(crate) const DIRECT_WRITE_BYTES: usize = 16 * 1024;
+
+/// Sealed batches at least this large are queued as their own chunk (no copy); smaller ones
+/// are appended to the last chunk, so a write of many small records stays one buffer.
+const OWN_CHUNK_BYTES: usize = 16 * 1024;
+
 /// State shared by the sender and the writer task.
-#[derive(Default)]
-pub(crate) struct Queue {
-    /// Sealed records not yet handed to the sink.
-    pending: Vec<u8>,
-    /// Whether a write is in progress.
-    writing: bool,
+pub(crate) struct Queue<O> {
+    /// Sealed records not yet handed to the sink, in order, in one or more chunks.
+    pending: Vec<Vec<u8>>,
+    /// Bytes in `pending`.
+    pending_bytes: usize,
+    /// The sink, when nobody is writing to it. `None` during a write and after the end.
+    sink: Option<O>,
     /// The sender will queue nothing more: write what is pending, then stop.
     finishing: bool,
-    /// The writer task has stopped (finished, failed or aborted).
+    /// The write path has ended (finished, failed, aborted, or the writer task is gone).
     stopped: bool,
     /// The sink's error, kept until the sender reports it.
     failure: Option<RuntimeError>,
-    /// Whether the sink failed (stays true after `failure` is taken).
+    /// Whether the write path failed (stays true after `failure` is taken).
     failed: bool,
     writer_waker: Option<Waker>,
     sender_waker: Option<Waker>,
 }
 
 /// The handle both sides hold.
-pub(crate) type SharedQueue = Arc<Mutex<Queue>>;
+pub(crate) type SharedQueue<O> = Arc<Mutex<Queue<O>>>;
 
-pub(crate) fn lock(queue: &SharedQueue) -> MutexGuard<'_, Queue> {
+pub(crate) fn new_queue<O>(sink: O) -> SharedQueue<O> {
+    Arc::new(Mutex::new(Queue {
+        pending: Vec::new(),
+        pending_bytes: 0,
+        sink: Some(sink),
+        finishing: false,
+        stopped: false,
+        failure: None,
+        failed: false,
+        writer_waker: None,
+        sender_waker: None,
+    }))
+}
+
+pub(crate) fn lock<O>(queue: &SharedQueue<O>) -> MutexGuard<'_, Queue<O>> {
     // A panic while holding the lock leaves only plain data behind; keep going.
     queue
         .lock()
         .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
-impl Queue {
+impl<O> Queue<O> {
     pub(crate) fn pending_bytes(&self) -> usize {
-        self.pending.len()
+        self.pending_bytes
     }
 
+    /// Whether the write path failed.
     pub(crate) fn failed(&self) -> bool {
         self.failed
     }
 
-    pub(crate) fn stopped(&self) -> bool {
-        self.stopped
+    /// Whether the write path has ended or failed.
+    pub(crate) fn ended(&self) -> bool {
+        self.failed || self.stopped
     }
 
     /// Whether everything queued has reached the sink.
     pub(crate) fn drained(&self) -> bool {
-        self.pending.is_empty() && !self.writing
+        self.pending.is_empty() && self.sink.is_some()
     }
 
     pub(crate) fn take_failure(&mut self) -> Option<RuntimeError> {
         self.failure.take()
     }
 
-    /// Appends sealed records; takes the buffer itself when the queue is empty.
+    /// Queues sealed records, taking the buffer when it is large or starts a new chunk.
     pub(crate) fn push(&mut self, sealed: &mut Vec<u8>) {
-        if self.pending.is_empty() {
-            std::mem::swap(&mut self.pending, sealed);
-        } else {
-            self.pending.extend_from_slice(sealed);
-            sealed.clear();
+        self.pending_bytes += sealed.len();
+        match self.pending.last_mut() {
+            Some(last) if sealed.len() < OWN_CHUNK_BYTES && last.len() < OWN_CHUNK_BYTES => {
+                last.extend_from_slice(sealed);
+                sealed.clear();
+            }
+            _ => self.pending.push(std::mem::take(sealed)),
         }
         wake(&mut self.writer_waker);
+    }
+
+    /// Lends the sink for a direct write if nothing is queued or being written.
+    pub(crate) fn lend_sink(&mut self) -> Option<O> {
+        if self.pending.is_empty() && !self.ended() {
+            return self.sink.take();
+        }
+        None
     }
 
     /// Asks the writer to write what is pending and stop.
@@ -98,6 +136,15 @@ impl Queue {
     pub(crate) fn wait_for_writer(&mut self, waker: &Waker) {
         self.sender_waker = Some(waker.clone());
     }
+
+    fn fail(&mut self, error: RuntimeError) {
+        if !self.failed {
+            self.failure = Some(error);
+            self.failed = true;
+        }
+        wake(&mut self.writer_waker);
+        wake(&mut self.sender_waker);
+    }
 }
 
 fn wake(waker: &mut Option<Waker>) {
@@ -106,49 +153,110 @@ fn wake(waker: &mut Option<Waker>) {
     }
 }
 
-/// Marks the queue stopped however the writer ends: finished, failed, aborted through
-/// [`Sender::abort`](crate::Sender::abort), or dropped because its parent task ended.
-struct StopGuard {
-    queue: SharedQueue,
-    finished: bool,
+/// The sink, borrowed by the sender for one direct write. If the write does not complete (the
+/// future is dropped part-way), the sink may hold a partial record: it is dropped, cutting the
+/// connection, and the write path is marked failed.
+pub(crate) struct SinkLease<O> {
+    queue: SharedQueue<O>,
+    sink: Option<O>,
 }
 
-impl Drop for StopGuard {
-    fn drop(&mut self) {
-        let mut state = lock(&self.queue);
-        if !self.finished && !state.failed {
-            // Cut off before the sender asked to finish: the connection is gone.
-            state.failure = Some(RuntimeError::Closed);
-            state.failed = true;
+impl<O: Sink> SinkLease<O> {
+    pub(crate) fn new(queue: SharedQueue<O>, sink: O) -> Self {
+        Self {
+            queue,
+            sink: Some(sink),
         }
-        state.writing = false;
-        state.stopped = true;
-        wake(&mut state.sender_waker);
+    }
+
+    /// Writes `batch`, then returns the sink to the queue (or drops it if the path ended).
+    pub(crate) async fn write(mut self, batch: IoBuf) -> Result<(), RuntimeError> {
+        let sink = self
+            .sink
+            .as_mut()
+            .expect("a lease holds the sink until it ends");
+        let result = sink.send(batch).await;
+        let sink = self.sink.take().expect("still held");
+        let mut state = lock(&self.queue);
+        match result {
+            Ok(()) if !state.ended() => {
+                state.sink = Some(sink);
+                // The writer waits for the sink only when it has something to do.
+                if state.finishing || !state.pending.is_empty() {
+                    wake(&mut state.writer_waker);
+                }
+                Ok(())
+            }
+            Ok(()) => Ok(()),
+            Err(error) => {
+                state.failed = true;
+                wake(&mut state.writer_waker);
+                Err(error)
+            }
+        }
     }
 }
 
-/// The writer task: hands queued bytes to the sink until told to finish, the sink fails, or
-/// `abort` fires. Dropping the sink at the end closes the connection.
+impl<O> Drop for SinkLease<O> {
+    fn drop(&mut self) {
+        if self.sink.take().is_some() {
+            lock(&self.queue).fail(RuntimeError::Closed);
+        }
+    }
+}
+
+/// Marks the write path ended however the writer ends: finished, failed, aborted through
+/// [`Sender::abort`](crate::Sender::abort), or dropped because its parent task ended. Drops
+/// the sink if it is in the queue, which closes the connection.
+struct StopGuard<O> {
+    queue: SharedQueue<O>,
+    finished: bool,
+}
+
+impl<O> Drop for StopGuard<O> {
+    fn drop(&mut self) {
+        let sink = {
+            let mut state = lock(&self.queue);
+            if !self.finished && !state.failed {
+                // Cut off before the sender asked to finish: the connection is gone.
+                state.failure = Some(RuntimeError::Closed);
+                state.failed = true;
+            }
+            state.stopped = true;
+            wake(&mut state.sender_waker);
+            state.sink.take()
+        };
+        drop(sink);
+    }
+}
+
+/// What the writer does next.
+enum Step<O> {
+    Write(O, IoBufs),
+    Finish,
+    Stop,
+}
+
+/// The writer task: hands queued bytes to the sink until told to finish, the write path fails,
+/// or `abort` fires.
 ///
 /// The stop guard is created before the task first runs, so even a task dropped unpolled
-/// marks the queue stopped.
+/// marks the queue stopped and releases the sink.
 pub(crate) fn run<O: Sink>(
-    queue: SharedQueue,
-    sink: O,
+    queue: SharedQueue<O>,
     abort: oneshot::Receiver<()>,
 ) -> impl Future<Output = ()> + Send + 'static {
     let guard = StopGuard {
         queue: queue.clone(),
         finished: false,
     };
-    write_loop(queue, sink, abort, guard)
+    write_loop(queue, abort, guard)
 }
 
 async fn write_loop<O: Sink>(
-    queue: SharedQueue,
-    mut sink: O,
+    queue: SharedQueue<O>,
     abort: oneshot::Receiver<()>,
-    mut guard: StopGuard,
+    mut guard: StopGuard<O>,
 ) {
     // Fires on `Sender::abort`; a sender that is merely dropped lets the writer finish.
     let mut aborted = pin!(async move {
@@ -159,39 +267,50 @@ async fn write_loop<O: Sink>(
     loop {
         let next = poll_fn(|cx| {
             let mut state = lock(&queue);
-            if !state.pending.is_empty() {
-                state.writing = true;
-                let batch = std::mem::take(&mut state.pending);
-                // Room just opened up for a sender waiting on a full queue.
-                wake(&mut state.sender_waker);
-                return Poll::Ready(Some(batch));
+            if state.failed {
+                return Poll::Ready(Step::Stop);
             }
-            state.writing = false;
-            if state.finishing {
-                return Poll::Ready(None);
+            if state.sink.is_some() {
+                if !state.pending.is_empty() {
+                    let sink = state.sink.take().expect("checked");
+                    state.pending_bytes = 0;
+                    let batch: IoBufs = std::mem::take(&mut state.pending)
+                        .into_iter()
+                        .map(IoBuf::from)
+                        .collect();
+                    // Room just opened up for a sender waiting on a full queue.
+                    wake(&mut state.sender_waker);
+                    return Poll::Ready(Step::Write(sink, batch));
+                }
+                if state.finishing {
+                    return Poll::Ready(Step::Finish);
+                }
             }
             wake(&mut state.sender_waker);
             state.writer_waker = Some(cx.waker().clone());
             Poll::Pending
         });
         // The abort signal is polled first so that it wins over queued bytes.
-        let batch = match select(aborted.as_mut(), pin!(next)).await {
-            Either::Right((Some(batch), _)) => batch,
-            Either::Right((None, _)) => {
+        let (mut sink, batch) = match select(aborted.as_mut(), pin!(next)).await {
+            Either::Right((Step::Write(sink, batch), _)) => (sink, batch),
+            Either::Right((Step::Finish, _)) => {
                 guard.finished = true;
                 return;
             }
-            Either::Left(_) => return,
+            Either::Right((Step::Stop, _)) | Either::Left(_) => return,
         };
         let written = match select(aborted.as_mut(), pin!(sink.send(batch))).await {
             Either::Right((result, _)) => result,
+            // Dropping the sink mid-write cuts the connection.
             Either::Left(_) => return,
         };
-        if let Err(error) = written {
-            let mut state = lock(&queue);
-            state.failure = Some(error);
-            state.failed = true;
-            return;
+        let mut state = lock(&queue);
+        match written {
+            Ok(()) => state.sink = Some(sink),
+            Err(error) => {
+                state.fail(error);
+                return;
+            }
         }
     }
 }

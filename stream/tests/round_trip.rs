@@ -5,7 +5,8 @@ mod common;
 use common::*;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{
-    IoBuf, Listener as _, Network as _, Runner as _, Spawner as _, Supervisor as _, deterministic,
+    Clock as _, IoBuf, Listener as _, Network as _, Runner as _, Spawner as _, Supervisor as _,
+    deterministic,
 };
 use palisade_stream::{Error, dial, listen};
 use std::net::SocketAddr;
@@ -234,4 +235,26 @@ fn same_seed_gives_the_same_auditor_state() {
         scenario(1),
         "different seeds draw different ephemeral keys"
     );
+}
+
+#[test]
+fn receive_dropped_part_way_leaves_the_receiver_unusable() {
+    deterministic::Runner::seeded(9).start(|context| async move {
+        let mut c = connect(&context).await;
+        // Nothing has arrived: the receive waits, and the timer wins.
+        let timed_out = {
+            let timer = std::pin::pin!(context.sleep(std::time::Duration::from_secs(1)));
+            let receiving = std::pin::pin!(c.listener_receiver.recv());
+            matches!(
+                futures::future::select(receiving, timer).await,
+                futures::future::Either::Right(_)
+            )
+        };
+        assert!(timed_out);
+        c.dialer_sender.send(b"late".to_vec()).await.unwrap();
+        assert!(matches!(
+            c.listener_receiver.recv().await,
+            Err(Error::Unusable)
+        ));
+    });
 }

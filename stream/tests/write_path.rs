@@ -90,7 +90,8 @@ fn messages_queued_during_one_turn_leave_in_one_write() {
 fn full_queue_holds_the_sender_until_the_peer_reads() {
     deterministic::Runner::seeded(2).start(|context| async move {
         let mut c = connect(&context).await;
-        let message = |i: u8| vec![i; MAX_MESSAGE as usize];
+        // Small enough to go through the queue (large messages are written directly).
+        let message = |i: u8| vec![i; 8 * 1024];
         // Nobody reads: the channel fills, the writer blocks, the queue fills, and a send waits.
         let mut queued = 0u8;
         loop {
@@ -102,11 +103,11 @@ fn full_queue_holds_the_sender_until_the_peer_reads() {
                 }
                 Either::Right(_) => break,
             }
-            assert!(queued < 64, "the queue must be bounded");
+            assert!(queued < 255, "the queue must be bounded");
         }
-        // 256 KiB queue + one batch in flight + the channel's 64 KiB buffer, in 64 KiB messages.
+        // 256 KiB queued + a 256 KiB batch in flight (the channel took it whole), 8 KiB each.
         assert!(
-            (4..=8).contains(&queued),
+            (32..=80).contains(&queued),
             "queued {queued} messages before waiting"
         );
 
@@ -129,11 +130,9 @@ fn full_queue_holds_the_sender_until_the_peer_reads() {
 fn flush_waits_until_the_queue_is_written() {
     deterministic::Runner::seeded(3).start(|context| async move {
         let mut c = connect(&context).await;
-        for i in 0..8u8 {
-            c.dialer_sender
-                .send(vec![i; MAX_MESSAGE as usize])
-                .await
-                .unwrap();
+        // Queued (not written directly) and more than the channel holds.
+        for i in 0..16u8 {
+            c.dialer_sender.send(vec![i; 8 * 1024]).await.unwrap();
         }
         let timer = context.sleep(Duration::from_secs(5));
         let flushed = matches!(
@@ -142,7 +141,7 @@ fn flush_waits_until_the_queue_is_written() {
         );
         assert!(!flushed, "flush cannot finish while the peer reads nothing");
         let reader = context.child("reader").spawn(move |_| async move {
-            for _ in 0..8 {
+            for _ in 0..16 {
                 c.listener_receiver.recv().await.unwrap();
             }
         });
@@ -235,5 +234,40 @@ fn connection_ends_with_the_task_that_owns_its_context() {
         let sent = orphaned_sender.send(b"too late".to_vec()).await;
         assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
         assert!(matches!(dialer_receiver.recv().await, Err(Error::Io(_))));
+    });
+}
+
+#[test]
+fn large_message_is_written_by_the_sender_and_cancelling_it_cuts_the_connection() {
+    deterministic::Runner::seeded(8).start(|context| async move {
+        let mut c = connect(&context).await;
+        // 40 KiB: written directly. The first fits the channel's 64 KiB; with nobody reading,
+        // the second cannot finish.
+        let large = vec![7u8; 40 * 1024];
+        c.dialer_sender.send(large.clone()).await.unwrap();
+        let finished = {
+            let timer = pin!(context.sleep(Duration::from_secs(1)));
+            matches!(
+                select(pin!(c.dialer_sender.send(large.clone())), timer).await,
+                Either::Left(_)
+            )
+        };
+        assert!(!finished, "the second large message waits for the peer");
+        // The abandoned write may have left half a record: the connection is cut.
+        assert!(matches!(
+            c.dialer_sender.send(b"x".to_vec()).await,
+            Err(Error::Io(_))
+        ));
+        // The peer gets what was written in full (this channel took the second record whole
+        // before it blocked), then sees the connection cut.
+        assert_eq!(c.listener_receiver.recv().await.unwrap(), large.as_slice());
+        let last = match c.listener_receiver.recv().await {
+            Ok(message) => {
+                assert_eq!(message, large.as_slice());
+                c.listener_receiver.recv().await
+            }
+            other => other,
+        };
+        assert!(matches!(last, Err(Error::Io(_))), "{last:?}");
     });
 }

@@ -55,7 +55,8 @@ impl Opener {
         }
     }
 
-    /// Records a failure found outside the opener (I/O); later calls return `Unusable`.
+    /// Records a failure found outside the opener (I/O, a cancelled read); later calls
+    /// return `Unusable`.
     pub(crate) fn fail(&mut self) {
         self.state = State::Failed;
     }

@@ -11,7 +11,7 @@ use std::time::Duration;
 
 pub type Key = ed25519::PrivateKey;
 pub type Pk = ed25519::PublicKey;
-pub type MockSender = Sender;
+pub type MockSender = Sender<mocks::Sink>;
 pub type MockReceiver = Receiver<mocks::Stream>;
 
 pub const NAMESPACE: &[u8] = b"palisade-stream-tests";
