@@ -22,7 +22,8 @@ pub struct Config<S: Signer> {
     pub namespace: Vec<u8>,
     /// Largest plaintext message in bytes, for both sending and receiving (*must match*).
     /// At most [`MAX_MESSAGE_SIZE_LIMIT`]. A frame that announces more is rejected before any
-    /// allocation or body read.
+    /// allocation or body read; a frame within the limit is read (and its buffer allocated)
+    /// before its tag is checked, so this is also the memory one connection can be made to hold.
     pub max_message_size: u32,
     /// How far in the future a peer's handshake timestamp may be: tolerated clock skew.
     pub synchrony_bound: Duration,
@@ -37,7 +38,8 @@ impl<S: Signer> Config<S> {
     ///
     /// - `max_message_size`: 4 MiB, room for a block or a batch of votes.
     /// - `synchrony_bound`: 5 s of tolerated clock skew.
-    /// - `max_handshake_age`: 10 s; a captured Hello is useless after that.
+    /// - `max_handshake_age`: 10 s; a captured Hello is refused once it is older than that
+    ///   (a Hello stamped up to `synchrony_bound` ahead stays acceptable that much longer).
     /// - `handshake_timeout`: 5 s; three messages take a few round trips even on slow links,
     ///   while a peer that stalls holds our resources for no longer than this.
     pub fn recommended(signer: S, namespace: &[u8]) -> Self {

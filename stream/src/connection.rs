@@ -16,6 +16,9 @@ use std::{future::Future, pin::pin};
 
 /// Dials `peer` over an already-connected `sink` and `stream` and runs the handshake.
 ///
+/// On success the connection's writer task is spawned on `context` (see the crate's *Write
+/// path*): the connection lives as long as the task that owns `context`.
+///
 /// # Errors
 /// Any handshake error of [`Error`], [`Error::HandshakeTimeout`] when the whole exchange takes
 /// longer than `config.handshake_timeout`, or [`Error::InvalidConfig`].
@@ -55,6 +58,8 @@ where
 /// `bouncer` receives the identity the dialer claims, before any signature is verified or any
 /// key exchange is done, and returns whether to continue. Returns the authenticated identity of
 /// the dialer.
+///
+/// On success the connection's writer task is spawned on `context`, as for [`dial`].
 ///
 /// # Errors
 /// [`Error::RejectedByBouncer`], any other handshake error of [`Error`],

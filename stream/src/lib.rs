@@ -38,15 +38,30 @@
 //! After the handshake each message travels as a frame: a 4-byte big-endian header (top bit:
 //! close record; 31 bits: body length) and `ChaCha20-Poly1305(message) || tag`, with the header
 //! as associated data. Each direction has its own key and a 96-bit counter nonce that starts at 0
-//! and is never sent. [`Sender::send_many`] seals a batch into one write.
-//! [`Sender::close`] sends an authenticated close record, which the peer's [`Receiver::recv`]
-//! reports as [`Error::Closed`].
+//! and is never sent. [`Sender::close`] sends an authenticated close record, which the peer's
+//! [`Receiver::recv`] reports as [`Error::Closed`].
+//!
+//! ## Write path
+//!
+//! Each connection has a writer task, spawned on the context given to [`dial`] or [`listen`].
+//! [`Sender::send`] seals a message in the caller's task and queues it; the writer hands all
+//! queued records to the sink in one write, so messages sent while a write is in flight share
+//! the next one. Batches of 16 KiB or more are written by the sender itself when nothing is
+//! queued, which saves the hand-over where a write costs little next to the bytes. The queue is
+//! bounded (256 KiB); a sender waits while it is full.
+//!
+//! The writer is a child of that context's task: when the task that owns the context ends, the
+//! runtime stops the writer and the connection is cut. Pass a context from the task that will
+//! own the connection.
 //!
 //! # Security
 //!
 //! ## Requirements
-//! - Each peer knows the static public key of the peer it dials; the listener's bouncer knows
-//!   whom it accepts.
+//! - Each peer knows the static public key of the peer it dials; the listener's bouncer admits
+//!   only keys it knows. (A bouncer that admits any key authenticates nothing about who the
+//!   dialer is: anyone can make a key.) Keys are honestly generated: ed25519 verification here
+//!   follows ZIP-215, under which a small-order public key verifies forged signatures, so such
+//!   a key must never be in a peer set.
 //! - Both peers use the same namespace, and their clocks differ by less than `synchrony_bound`.
 //! - The runtime context's RNG is a cryptographically secure generator.
 //!
@@ -65,17 +80,24 @@
 //!   bouncer before any signature verification or key exchange; one deadline covers the whole
 //!   handshake.
 //! - **Bounded memory**: a record length above `max_message_size` is rejected before any
-//!   allocation or body read.
+//!   allocation or body read; the send queue is bounded. A peer (or anyone able to inject
+//!   bytes into the connection) can still make the receiver allocate up to
+//!   `max_message_size` for one record before its tag is checked: size the limit accordingly.
 //! - **Authenticated close**: a clean end ([`Error::Closed`]) cannot be forged by cutting the
 //!   connection; a cut surfaces as [`Error::Io`].
 //! - **Nothing leaks to the peer**: no failure reason is ever sent; a failed side just drops
-//!   the connection. Secret keys are zeroized on drop.
+//!   the connection.
+//! - **Secrets are wiped**: ephemeral scalars, the shared secret and all derived keys live in
+//!   heap memory that is zeroized on drop, and hashers that saw them are wiped after use
+//!   (best effort: copies the compiler makes in registers or on the stack are out of reach).
 //!
 //! ## Not provided
 //! - Hiding identities: static public keys travel in the clear.
-//! - Replay protection for a Hello within its timestamp window: a replayed Hello costs the
-//!   listener a signature check and a key exchange, but the replayer cannot finish the
-//!   handshake without the dialer's ephemeral secret.
+//! - Replay protection for a Hello within its timestamp window (`max_handshake_age` into the
+//!   past plus `synchrony_bound` into the future): a replayed Hello that the bouncer admits costs
+//!   the listener a signature check, a key exchange and a signature, and earns the replayer a
+//!   signed reply, but the replayer cannot finish the handshake or read anything without the
+//!   dialer's ephemeral secret.
 //! - Protection against traffic analysis (message sizes and timing are visible).
 //!
 //! # Example
@@ -91,18 +113,24 @@
 //!     let (alice_sink, bob_stream) = mocks::Channel::init();
 //!     let (bob_sink, alice_stream) = mocks::Channel::init();
 //!
+//!     // Bob's connection belongs to the root task, not to the short task that runs the handshake.
+//!     let bob_connection = context.child("bob_connection");
 //!     let bob_config = Config::recommended(bob.clone(), b"my-app");
-//!     let listener = context.child("bob").spawn(move |context| async move {
-//!         listen(context, bob_config, |_claimed| async { true }, bob_sink, bob_stream).await
+//!     let known = alice.public_key();
+//!     let listener = context.child("bob").spawn(move |_| async move {
+//!         let bouncer = move |claimed| async move { claimed == known };
+//!         listen(bob_connection, bob_config, bouncer, bob_sink, bob_stream).await
 //!     });
 //!     let alice_config = Config::recommended(alice.clone(), b"my-app");
-//!     let (mut sender, _receiver) =
+//!     let (mut sender, mut receiver) =
 //!         dial(context, alice_config, bob.public_key(), alice_sink, alice_stream).await.unwrap();
-//!     let (peer, _bob_sender, mut bob_receiver) = listener.await.unwrap().unwrap();
+//!     let (peer, mut bob_sender, mut bob_receiver) = listener.await.unwrap().unwrap();
 //!     assert_eq!(peer, alice.public_key());
 //!
 //!     sender.send(b"hello bob".to_vec()).await.unwrap();
 //!     assert_eq!(bob_receiver.recv().await.unwrap(), b"hello bob");
+//!     bob_sender.send(b"hello alice".to_vec()).await.unwrap();
+//!     assert_eq!(receiver.recv().await.unwrap(), b"hello alice");
 //!     sender.close().await.unwrap();
 //!     assert!(matches!(bob_receiver.recv().await, Err(Error::Closed)));
 //! });

@@ -260,25 +260,140 @@ fn handshake_frame_of_the_wrong_size_is_rejected_before_its_body() {
 
 #[test]
 fn reply_of_the_wrong_size_is_rejected_by_the_dialer() {
-    deterministic::Runner::seeded(9).start(|context| async move {
-        let ((dialer_sink, dialer_stream), (mut raw_sink, raw_stream)) = wire();
-        context
-            .child("raw_listener")
-            .spawn(move |context| async move {
-                let wrong = (AwaitingReply::<Key>::reply_bytes() as u32) - 1;
-                raw_sink.send(wrong.to_be_bytes().to_vec()).await.unwrap();
+    let expected = AwaitingReply::<Key>::reply_bytes() as u32;
+    for announced in [
+        expected - 1,
+        expected + 1,
+        0x7fff_ffff,
+        0x8000_0000 | expected,
+    ] {
+        deterministic::Runner::seeded(9).start(move |context| async move {
+            let ((dialer_sink, dialer_stream), (mut raw_sink, raw_stream)) = wire();
+            context
+                .child("raw_listener")
+                .spawn(move |context| async move {
+                    // Only a header: a dialer that waited for the body would time out instead.
+                    raw_sink
+                        .send(announced.to_be_bytes().to_vec())
+                        .await
+                        .unwrap();
+                    context.sleep(Duration::from_secs(60)).await;
+                    drop(raw_stream);
+                });
+            let result = dial(
+                context,
+                config(1),
+                key(2).public_key(),
+                dialer_sink,
+                dialer_stream,
+            )
+            .await;
+            assert!(
+                matches!(result, Err(Error::InvalidFrameSize { size }) if size == announced),
+                "{announced}"
+            );
+        });
+    }
+}
+
+#[test]
+fn confirmation_frame_of_the_wrong_size_is_rejected_by_the_listener() {
+    let expected = CONFIRMATION_BYTES as u32;
+    for announced in [expected - 1, expected + 1, 0x8000_0000 | expected] {
+        deterministic::Runner::seeded(18).start(move |context| async move {
+            let result = listen_against(
+                &context,
+                |_| true,
+                move |mut context, mut sink, mut stream| async move {
+                    let now = at(&context);
+                    let dialer = config(1);
+                    let (state, hello) =
+                        handshake::start(&dialer, key(2).public_key(), now, &mut context).unwrap();
+                    sink.send(frame(&hello)).await.unwrap();
+                    let reply = read_raw_frame(&mut stream).await.unwrap();
+                    state
+                        .receive_reply(&dialer, &reply[4..], at(&context))
+                        .unwrap();
+                    sink.send(announced.to_be_bytes().to_vec()).await.unwrap();
+                    context.sleep(Duration::from_secs(60)).await;
+                },
+            )
+            .await;
+            assert!(
+                matches!(result, Err(Error::InvalidFrameSize { size }) if size == announced),
+                "{announced}"
+            );
+        });
+    }
+}
+
+#[test]
+fn hello_claiming_the_listeners_own_key_is_refused_before_the_bouncer() {
+    deterministic::Runner::seeded(19).start(|context| async move {
+        let asked = Arc::new(Mutex::new(0));
+        let counter = asked.clone();
+        let result = listen_against(
+            &context,
+            move |_| {
+                *counter.lock().unwrap() += 1;
+                true
+            },
+            |mut context, mut sink, stream| async move {
+                let now = at(&context);
+                let (_, mut hello) =
+                    handshake::start(&config(1), key(2).public_key(), now, &mut context).unwrap();
+                // Claim to be the listener itself.
+                hello[32..64].copy_from_slice(key(2).public_key().as_ref());
+                sink.send(frame(&hello)).await.unwrap();
                 context.sleep(Duration::from_secs(60)).await;
-                drop(raw_stream);
-            });
-        let result = dial(
-            context,
-            config(1),
-            key(2).public_key(),
-            dialer_sink,
-            dialer_stream,
+                drop(stream);
+            },
         )
         .await;
-        assert!(matches!(result, Err(Error::InvalidFrameSize { .. })));
+        assert!(matches!(result, Err(Error::OwnKey)));
+        assert_eq!(*asked.lock().unwrap(), 0);
+    });
+}
+
+#[test]
+fn cheap_checks_run_before_the_bouncer_is_asked() {
+    deterministic::Runner::seeded(20).start(|context| async move {
+        // Let the clock run so that a Hello can be stale.
+        context.sleep(Duration::from_secs(7200)).await;
+        let asked = Arc::new(Mutex::new(0));
+        // A Hello for someone else, then a stale one.
+        let cases = [(3u64, Duration::ZERO), (2, Duration::from_secs(3600))];
+        for (recipient, age) in cases {
+            let counter = asked.clone();
+            let result = listen_against(
+                &context,
+                move |_| {
+                    *counter.lock().unwrap() += 1;
+                    true
+                },
+                move |mut context, mut sink, stream| async move {
+                    let sent_at = at(&context) - age;
+                    let (_, hello) = handshake::start(
+                        &config(1),
+                        key(recipient).public_key(),
+                        sent_at,
+                        &mut context,
+                    )
+                    .unwrap();
+                    sink.send(frame(&hello)).await.unwrap();
+                    context.sleep(Duration::from_secs(60)).await;
+                    drop(stream);
+                },
+            )
+            .await;
+            let expected = if recipient == 3 {
+                "wrong_recipient"
+            } else {
+                "timestamp_too_old"
+            };
+            assert_eq!(result.err().map(|e| e.reason()), Some(expected));
+        }
+        assert_eq!(*asked.lock().unwrap(), 0, "the bouncer must not be asked");
     });
 }
 

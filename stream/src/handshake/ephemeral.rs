@@ -16,16 +16,17 @@ use zeroize::Zeroizing;
 /// Bytes of an X25519 public key, a secret scalar and a shared secret.
 pub(crate) const X25519_BYTES: usize = 32;
 
-/// The shared secret of one exchange.
-pub(crate) type SharedSecret = Zeroizing<[u8; X25519_BYTES]>;
+/// The shared secret of one exchange, on the heap and wiped on drop.
+pub(crate) type SharedSecret = Box<Zeroizing<[u8; X25519_BYTES]>>;
 
 #[cfg(any(target_arch = "x86_64", target_arch = "aarch64"))]
 pub(crate) type EphemeralKey = fast::Key;
 #[cfg(not(any(target_arch = "x86_64", target_arch = "aarch64")))]
 pub(crate) type EphemeralKey = portable::Key;
 
-fn random_scalar<R: CryptoRng + ?Sized>(rng: &mut R) -> Zeroizing<[u8; X25519_BYTES]> {
-    let mut scalar = Zeroizing::new([0u8; X25519_BYTES]);
+/// A fresh secret scalar, drawn straight into wiped heap memory.
+fn random_scalar<R: CryptoRng + ?Sized>(rng: &mut R) -> Box<Zeroizing<[u8; X25519_BYTES]>> {
+    let mut scalar = Box::new(Zeroizing::new([0u8; X25519_BYTES]));
     rng.fill_bytes(&mut scalar[..]);
     scalar
 }
@@ -78,7 +79,7 @@ pub(crate) mod fast {
                 UnparsedPublicKey::new(&X25519, peer),
                 (),
                 |secret| {
-                    let mut out = Zeroizing::new([0u8; X25519_BYTES]);
+                    let mut out = Box::new(Zeroizing::new([0u8; X25519_BYTES]));
                     out.copy_from_slice(secret);
                     Ok(out)
                 },
@@ -124,7 +125,9 @@ pub(crate) mod portable {
 
         pub(crate) fn agree(self, peer: &[u8; X25519_BYTES]) -> Result<SharedSecret, Error> {
             let shared = self.secret.diffie_hellman(&PublicKey::from(*peer));
-            contributory(Zeroizing::new(shared.to_bytes()))
+            let mut out = Box::new(Zeroizing::new([0u8; X25519_BYTES]));
+            out.copy_from_slice(shared.as_bytes());
+            contributory(out)
         }
     }
 }
@@ -185,11 +188,11 @@ mod tests {
     #[test]
     fn all_zero_secret_is_not_contributory() {
         assert!(matches!(
-            contributory(Zeroizing::new([0; 32])),
+            contributory(Box::new(Zeroizing::new([0; 32]))),
             Err(Error::NonContributory)
         ));
         let mut one = [0; 32];
         one[31] = 1;
-        assert!(contributory(Zeroizing::new(one)).is_ok());
+        assert!(contributory(Box::new(Zeroizing::new(one))).is_ok());
     }
 }

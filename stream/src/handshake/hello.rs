@@ -93,8 +93,8 @@ pub(crate) fn check_timestamp<S: Signer>(
     timestamp_ms: u64,
     now_ms: u64,
 ) -> Result<(), Error> {
-    let oldest = now_ms.saturating_sub(config.max_handshake_age.as_millis() as u64);
-    let newest = now_ms.saturating_add(config.synchrony_bound.as_millis() as u64);
+    let oldest = now_ms.saturating_sub(saturating_ms(config.max_handshake_age));
+    let newest = now_ms.saturating_add(saturating_ms(config.synchrony_bound));
     if timestamp_ms < oldest {
         return Err(Error::TimestampTooOld);
     }
@@ -102,6 +102,11 @@ pub(crate) fn check_timestamp<S: Signer>(
         return Err(Error::TimestampInFuture);
     }
     Ok(())
+}
+
+/// Milliseconds in `duration`, saturating at `u64::MAX`.
+pub(crate) fn saturating_ms(duration: std::time::Duration) -> u64 {
+    u64::try_from(duration.as_millis()).unwrap_or(u64::MAX)
 }
 
 fn signed_payload(role: Role, signed_fields: &[u8], binding: Option<&blake3::Hash>) -> Vec<u8> {

@@ -7,12 +7,15 @@
 //! confirm    = BLAKE3-keyed(confirmation key of the sender's direction, transcript)
 //! ```
 //! Four distinct contexts give the traffic keys dialer->listener and listener->dialer and the
-//! two confirmation keys. Confirmations are compared in constant time. All secrets are wiped
-//! on drop.
+//! two confirmation keys. Confirmations are compared in constant time.
+//!
+//! Every secret lives in its own heap allocation that is wiped on drop and never moves, and
+//! the hashers that saw secret input are wiped after use. (Copies the compiler makes in
+//! registers or on the stack cannot be wiped from safe Rust.)
 
 use super::ephemeral::SharedSecret;
 use crate::Error;
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Bytes of a Confirmation message.
 pub(crate) const CONFIRMATION_BYTES: usize = blake3::OUT_LEN;
@@ -23,7 +26,29 @@ const TRAFFIC_LISTENER_TO_DIALER: &str = "palisade-stream/v1 traffic listener to
 const CONFIRM_DIALER_TO_LISTENER: &str = "palisade-stream/v1 confirmation dialer to listener";
 const CONFIRM_LISTENER_TO_DIALER: &str = "palisade-stream/v1 confirmation listener to dialer";
 
-type SecretKey = Zeroizing<[u8; 32]>;
+/// A 32-byte secret on the heap, wiped on drop; moving it moves only the pointer.
+pub(crate) type SecretKey = Box<Zeroizing<[u8; 32]>>;
+
+/// Derives a key from `material` under `context`, wiping the hasher state afterwards.
+fn derive_key(context: &str, material: &[u8]) -> SecretKey {
+    let mut key = Box::new(Zeroizing::new([0u8; 32]));
+    let mut hasher = blake3::Hasher::new_derive_key(context);
+    hasher.update(material);
+    let mut output = hasher.finalize_xof();
+    output.fill(&mut key[..]);
+    output.zeroize();
+    hasher.zeroize();
+    key
+}
+
+/// The keyed hash of `message` under a secret `key`, wiping the hasher state afterwards.
+fn keyed_hash(key: &[u8; 32], message: &[u8]) -> blake3::Hash {
+    let mut hasher = blake3::Hasher::new_keyed(key);
+    hasher.update(message);
+    let hash = hasher.finalize();
+    hasher.zeroize();
+    hash
+}
 
 /// Hash of everything both sides said, under the namespace.
 pub(crate) fn transcript_hash(
@@ -68,7 +93,7 @@ impl KeySchedule {
         let mut material = Zeroizing::new([0u8; 64]);
         material[..32].copy_from_slice(&shared[..]);
         material[32..].copy_from_slice(&transcript);
-        let derive = |context| Zeroizing::new(blake3::derive_key(context, &material[..]));
+        let derive = |context| derive_key(context, &material[..]);
         Self {
             transcript,
             traffic_dialer_to_listener: derive(TRAFFIC_DIALER_TO_LISTENER),
@@ -79,11 +104,11 @@ impl KeySchedule {
     }
 
     pub(crate) fn dialer_confirmation(&self) -> blake3::Hash {
-        blake3::keyed_hash(&self.confirm_dialer_to_listener, &self.transcript)
+        keyed_hash(&self.confirm_dialer_to_listener, &self.transcript)
     }
 
     pub(crate) fn listener_confirmation(&self) -> blake3::Hash {
-        blake3::keyed_hash(&self.confirm_listener_to_dialer, &self.transcript)
+        keyed_hash(&self.confirm_listener_to_dialer, &self.transcript)
     }
 
     pub(crate) fn into_dialer_keys(self) -> SessionKeys {

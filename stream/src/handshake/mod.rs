@@ -38,5 +38,5 @@ mod tests;
 /// Milliseconds since the UNIX epoch, saturating at 0 for times before it.
 pub(crate) fn unix_ms(now: std::time::SystemTime) -> u64 {
     now.duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis().min(u64::MAX as u128) as u64)
+        .map_or(0, hello::saturating_ms)
 }

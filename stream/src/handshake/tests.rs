@@ -322,25 +322,148 @@ fn tampered_listener_confirmation_is_rejected() {
 }
 
 #[test]
-fn tampered_or_reflected_dialer_confirmation_is_rejected() {
+fn reflected_listener_confirmation_is_rejected_in_the_same_session() {
+    let (dialer, listener) = (config(1), config(2));
+    let mut rng = rng(6);
+    let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
+    let (awaiting, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    // Same transcript, same keys: only the direction differs, and that is enough.
+    let reflected = awaiting.receive_confirmation(&reply[HELLO..]);
+    assert!(matches!(reflected, Err(Error::InvalidConfirmation)));
+}
+
+#[test]
+fn confirmations_differ_by_direction() {
+    let mut rng = rng(6);
+    let (dialer, listener) = (config(1), config(2));
+    let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
+    let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    let established = state.receive_reply(&dialer, &reply, at(NOW)).unwrap();
+    assert_ne!(&established.confirmation[..], &reply[HELLO..]);
+}
+
+#[test]
+fn tampered_dialer_confirmation_is_rejected() {
+    let (dialer, listener) = (config(1), config(2));
+    for (byte, bit) in [(0, 0), (13, 4), (31, 7)] {
+        let mut rng = rng(6);
+        let (state, hello) =
+            start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+        let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
+        let (awaiting, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+        let established = state.receive_reply(&dialer, &reply, at(NOW)).unwrap();
+        let tampered = flip(&established.confirmation, byte, bit);
+        assert!(matches!(
+            awaiting.receive_confirmation(&tampered),
+            Err(Error::InvalidConfirmation)
+        ));
+    }
+}
+
+#[test]
+fn confirmation_of_wrong_size_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
     let mut rng = rng(6);
     let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
     let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
     let (awaiting, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
     let established = state.receive_reply(&dialer, &reply, at(NOW)).unwrap();
-    // The listener's own confirmation, reflected back, is not the dialer's.
-    let (awaiting_again, _) = receive_hello(&listener, &hello, at(NOW))
-        .unwrap()
-        .respond(&listener, at(NOW), &mut rng)
-        .unwrap();
-    let reflected = awaiting_again.receive_confirmation(&reply[HELLO..]);
-    assert!(matches!(reflected, Err(Error::InvalidConfirmation)));
-    let tampered = flip(&established.confirmation, 31, 7);
+    let short = &established.confirmation[..CONFIRMATION_BYTES - 1];
     assert!(matches!(
-        awaiting.receive_confirmation(&tampered),
+        awaiting.receive_confirmation(short),
         Err(Error::InvalidConfirmation)
     ));
+}
+
+/// Every single-bit flip anywhere in the dialer's Hello is rejected, each field with the
+/// error its check gives.
+#[test]
+fn every_bit_flip_of_a_dialer_hello_is_rejected_by_the_right_check() {
+    let (dialer, listener) = (config(1), config(2));
+    let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
+    for byte in 0..HELLO {
+        for bit in 0..8 {
+            let tampered = flip(&hello, byte, bit);
+            let result = receive_hello(&listener, &tampered, at(NOW))
+                .and_then(|claimed| claimed.respond(&listener, at(NOW), &mut rng(1)).map(|_| ()));
+            let ok = match byte {
+                0..32 => matches!(result, Err(Error::WrongRecipient)),
+                // A flipped sender key either does not decode or is another key.
+                32..64 => matches!(result, Err(Error::InvalidPeerKey | Error::InvalidSignature)),
+                64..96 => matches!(result, Err(Error::InvalidSignature)),
+                // High timestamp bytes move it out of the window; low ones break the signature.
+                96..104 => matches!(
+                    result,
+                    Err(Error::TimestampTooOld
+                        | Error::TimestampInFuture
+                        | Error::InvalidSignature)
+                ),
+                _ => matches!(result, Err(Error::InvalidSignature)),
+            };
+            assert!(ok, "byte {byte} bit {bit}: {result:?}");
+        }
+    }
+}
+
+/// Every single-bit flip anywhere in the listener's reply is rejected by the dialer.
+#[test]
+fn every_bit_flip_of_a_listener_reply_is_rejected() {
+    let (dialer, listener) = (config(1), config(2));
+    let mut rng = rng(12);
+    let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
+    let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    // `receive_reply` consumes its state; rebuild an identical one (same seed) for every flip.
+    let fresh = || {
+        let mut rng = self::rng(12);
+        start(&dialer, listener.signer.public_key(), at(NOW), &mut rng)
+            .unwrap()
+            .0
+    };
+    for byte in 0..reply.len() {
+        for bit in 0..8 {
+            let result = fresh().receive_reply(&dialer, &flip(&reply, byte, bit), at(NOW));
+            let ok = match byte {
+                0..32 => matches!(result, Err(Error::WrongRecipient)),
+                32..64 => matches!(result, Err(Error::UnexpectedPeer)),
+                96..104 => matches!(
+                    result,
+                    Err(Error::TimestampTooOld
+                        | Error::TimestampInFuture
+                        | Error::InvalidSignature)
+                ),
+                b if b < HELLO => matches!(result, Err(Error::InvalidSignature)),
+                _ => matches!(result, Err(Error::InvalidConfirmation)),
+            };
+            assert!(
+                ok,
+                "byte {byte} bit {bit}: {}",
+                result.err().map_or("accepted", |e| e.reason())
+            );
+        }
+    }
+}
+
+#[test]
+fn huge_time_bounds_saturate_instead_of_wrapping() {
+    let (dialer, mut listener) = (config(1), config(2));
+    listener.max_handshake_age = Duration::MAX;
+    listener.synchrony_bound = Duration::MAX;
+    for sent_at in [0, NOW, u64::MAX / 2] {
+        let (_, hello) = start(
+            &dialer,
+            listener.signer.public_key(),
+            at(sent_at),
+            &mut rng(0),
+        )
+        .unwrap();
+        assert!(
+            receive_hello(&listener, &hello, at(NOW)).is_ok(),
+            "sent at {sent_at}"
+        );
+    }
 }
 
 #[test]

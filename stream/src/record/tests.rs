@@ -192,8 +192,9 @@ fn header_shorter_than_a_tag_or_close_with_payload_is_rejected() {
         let (_, mut opener) = pair();
         assert!(matches!(
             opener.check_header(header.encode()),
-            Err(Error::InvalidFrameSize { .. })
+            Err(Error::InvalidFrameSize { size }) if size == header.body_bytes
         ));
+        assert!(matches!(opener.ensure_open(), Err(Error::Unusable)));
     }
 }
 
@@ -257,15 +258,23 @@ fn fast_and_portable_backends_agree_byte_for_byte() {
         let tag_a = fast.seal_in_place(nonce, &aad, &mut a);
         let tag_b = portable.seal_in_place(nonce, &aad, &mut b);
         assert_eq!((&a, tag_a), (&b, tag_b), "size {size}");
-        // Each opens what the other sealed.
-        let mut sealed = [a, tag_a.to_vec()].concat();
-        let mut copy = sealed.clone();
-        portable.open_in_place(nonce, &aad, &mut sealed).unwrap();
-        fast.open_in_place(nonce, &aad, &mut copy).unwrap();
-        assert_eq!(&sealed[..size], &plain[..]);
-        assert_eq!(&copy[..size], &plain[..]);
-        copy[0] ^= 1;
-        assert!(portable.open_in_place(nonce, &aad, &mut copy).is_err());
+        // Each opens what the other sealed, and each rejects a flipped bit.
+        let sealed = [a, tag_a.to_vec()].concat();
+        let (mut for_portable, mut for_fast) = (sealed.clone(), sealed.clone());
+        portable
+            .open_in_place(nonce, &aad, &mut for_portable)
+            .unwrap();
+        fast.open_in_place(nonce, &aad, &mut for_fast).unwrap();
+        assert_eq!(&for_portable[..size], &plain[..]);
+        assert_eq!(&for_fast[..size], &plain[..]);
+        let mut tampered = sealed.clone();
+        tampered[0] ^= 1;
+        assert!(
+            portable
+                .open_in_place(nonce, &aad, &mut tampered.clone())
+                .is_err()
+        );
+        assert!(fast.open_in_place(nonce, &aad, &mut tampered).is_err());
     }
 }
 
