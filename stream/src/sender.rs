@@ -64,6 +64,9 @@ impl<O: Sink> Sender<O> {
     ) -> Result<(), Error> {
         self.ensure_usable()?;
         let messages: Vec<IoBufs> = messages.into_iter().map(Into::into).collect();
+        if messages.is_empty() {
+            return Ok(());
+        }
         let mut total = 0usize;
         for message in &messages {
             self.sealer.check_size(message.len())?;

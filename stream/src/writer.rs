@@ -53,8 +53,22 @@ pub(crate) struct Queue<O> {
     failure: Option<RuntimeError>,
     /// Whether the write path failed (stays true after `failure` is taken).
     failed: bool,
+    /// The writer task, waiting for work or for the sink.
     writer_waker: Option<Waker>,
+    /// The sender, waiting for room, a drained queue, or the end.
     sender_waker: Option<Waker>,
+    /// A direct write, waiting to learn that the write path stopped.
+    lease_waker: Option<Waker>,
+    /// Wakers to call once the lock is released (see [`Locked`]).
+    due: Due,
+}
+
+/// Which wakers are due once the lock is released.
+#[derive(Default)]
+struct Due {
+    writer: bool,
+    sender: bool,
+    lease: bool,
 }
 
 /// The handle both sides hold.
@@ -71,14 +85,54 @@ pub(crate) fn new_queue<O>(sink: O) -> SharedQueue<O> {
         failed: false,
         writer_waker: None,
         sender_waker: None,
+        lease_waker: None,
+        due: Due::default(),
     }))
 }
 
-pub(crate) fn lock<O>(queue: &SharedQueue<O>) -> MutexGuard<'_, Queue<O>> {
+/// The locked queue. Wakers are called after the lock is released, so a woken task never
+/// finds the lock held by the task that woke it.
+pub(crate) struct Locked<'a, O> {
+    guard: Option<MutexGuard<'a, Queue<O>>>,
+}
+
+pub(crate) fn lock<O>(queue: &SharedQueue<O>) -> Locked<'_, O> {
     // A panic while holding the lock leaves only plain data behind; keep going.
-    queue
+    let guard = queue
         .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+        .unwrap_or_else(|poisoned| poisoned.into_inner());
+    Locked { guard: Some(guard) }
+}
+
+impl<O> std::ops::Deref for Locked<'_, O> {
+    type Target = Queue<O>;
+    fn deref(&self) -> &Queue<O> {
+        self.guard.as_ref().expect("held until drop")
+    }
+}
+
+impl<O> std::ops::DerefMut for Locked<'_, O> {
+    fn deref_mut(&mut self) -> &mut Queue<O> {
+        self.guard.as_mut().expect("held until drop")
+    }
+}
+
+impl<O> Drop for Locked<'_, O> {
+    fn drop(&mut self) {
+        let Some(mut state) = self.guard.take() else {
+            return;
+        };
+        let due = std::mem::take(&mut state.due);
+        let wakers = [
+            due.writer.then(|| state.writer_waker.take()).flatten(),
+            due.sender.then(|| state.sender_waker.take()).flatten(),
+            due.lease.then(|| state.lease_waker.take()).flatten(),
+        ];
+        drop(state);
+        for waker in wakers.into_iter().flatten() {
+            waker.wake();
+        }
+    }
 }
 
 impl<O> Queue<O> {
@@ -115,7 +169,7 @@ impl<O> Queue<O> {
             }
             _ => self.pending.push(std::mem::take(sealed)),
         }
-        wake(&mut self.writer_waker);
+        self.due.writer = true;
     }
 
     /// Lends the sink for a direct write if nothing is queued or being written.
@@ -129,7 +183,7 @@ impl<O> Queue<O> {
     /// Asks the writer to write what is pending and stop.
     pub(crate) fn finish(&mut self) {
         self.finishing = true;
-        wake(&mut self.writer_waker);
+        self.due.writer = true;
     }
 
     /// Registers the sender to be woken when the writer makes progress.
@@ -142,14 +196,8 @@ impl<O> Queue<O> {
             self.failure = Some(error);
             self.failed = true;
         }
-        wake(&mut self.writer_waker);
-        wake(&mut self.sender_waker);
-    }
-}
-
-fn wake(waker: &mut Option<Waker>) {
-    if let Some(waker) = waker.take() {
-        waker.wake();
+        self.due.writer = true;
+        self.due.sender = true;
     }
 }
 
@@ -170,12 +218,27 @@ impl<O: Sink> SinkLease<O> {
     }
 
     /// Writes `batch`, then returns the sink to the queue (or drops it if the path ended).
+    ///
+    /// If the write path stops meanwhile (the writer task was aborted), the write is abandoned
+    /// and the sink dropped at once, so the connection is cut as promised.
     pub(crate) async fn write(mut self, batch: IoBuf) -> Result<(), RuntimeError> {
+        let queue = self.queue.clone();
+        let stopped = poll_fn(|cx| {
+            let mut state = lock(&queue);
+            if state.stopped {
+                return Poll::Ready(());
+            }
+            state.lease_waker = Some(cx.waker().clone());
+            Poll::Pending
+        });
         let sink = self
             .sink
             .as_mut()
             .expect("a lease holds the sink until it ends");
-        let result = sink.send(batch).await;
+        let result = match select(pin!(stopped), pin!(sink.send(batch))).await {
+            Either::Left(_) => Err(RuntimeError::Closed),
+            Either::Right((result, _)) => result,
+        };
         let sink = self.sink.take().expect("still held");
         let mut state = lock(&self.queue);
         match result {
@@ -183,14 +246,14 @@ impl<O: Sink> SinkLease<O> {
                 state.sink = Some(sink);
                 // The writer waits for the sink only when it has something to do.
                 if state.finishing || !state.pending.is_empty() {
-                    wake(&mut state.writer_waker);
+                    state.due.writer = true;
                 }
                 Ok(())
             }
             Ok(()) => Ok(()),
             Err(error) => {
                 state.failed = true;
-                wake(&mut state.writer_waker);
+                state.due.writer = true;
                 Err(error)
             }
         }
@@ -223,7 +286,8 @@ impl<O> Drop for StopGuard<O> {
                 state.failed = true;
             }
             state.stopped = true;
-            wake(&mut state.sender_waker);
+            state.due.sender = true;
+            state.due.lease = true;
             state.sink.take()
         };
         drop(sink);
@@ -279,14 +343,14 @@ async fn write_loop<O: Sink>(
                         .map(IoBuf::from)
                         .collect();
                     // Room just opened up for a sender waiting on a full queue.
-                    wake(&mut state.sender_waker);
+                    state.due.sender = true;
                     return Poll::Ready(Step::Write(sink, batch));
                 }
                 if state.finishing {
                     return Poll::Ready(Step::Finish);
                 }
             }
-            wake(&mut state.sender_waker);
+            state.due.sender = true;
             state.writer_waker = Some(cx.waker().clone());
             Poll::Pending
         });

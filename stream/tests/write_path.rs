@@ -271,3 +271,56 @@ fn large_message_is_written_by_the_sender_and_cancelling_it_cuts_the_connection(
         assert!(matches!(last, Err(Error::Io(_))), "{last:?}");
     });
 }
+
+#[test]
+fn direct_write_is_cut_when_the_owning_task_ends() {
+    deterministic::Runner::seeded(9).start(|context| async move {
+        let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
+        let (halves_tx, halves_rx) = futures::channel::oneshot::channel();
+        let (end_tx, end_rx) = futures::channel::oneshot::channel::<()>();
+        // The owner task runs the handshake with its own context, hands the halves out, and
+        // ends when told: the connection's writer is its child.
+        context.child("owner").spawn(move |context| async move {
+            let halves = listen(
+                context,
+                config(2),
+                |_| async { true },
+                listener_sink,
+                listener_stream,
+            )
+            .await
+            .unwrap();
+            let _ = halves_tx.send(halves);
+            let _ = end_rx.await;
+        });
+        let (_dialer_sender, mut dialer_receiver) = dial(
+            context.child("dialer"),
+            config(1),
+            key(2).public_key(),
+            dialer_sink,
+            dialer_stream,
+        )
+        .await
+        .unwrap();
+        let (_, mut sender, _receiver) = halves_rx.await.unwrap();
+        // End the owner a second from now, while the direct write below is blocked.
+        context.child("ender").spawn(move |context| async move {
+            context.sleep(Duration::from_secs(1)).await;
+            let _ = end_tx.send(());
+        });
+        // 80 KiB and nobody reading: a direct write that cannot finish on its own.
+        let sent = sender
+            .send_many([vec![1u8; 40 * 1024], vec![2u8; 40 * 1024]])
+            .await;
+        assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
+        // The peer sees the connection cut (after whatever the channel had taken whole).
+        let mut outcome = dialer_receiver.recv().await;
+        for _ in 0..2 {
+            if outcome.is_err() {
+                break;
+            }
+            outcome = dialer_receiver.recv().await;
+        }
+        assert!(matches!(outcome, Err(Error::Io(_))), "{outcome:?}");
+    });
+}
