@@ -42,16 +42,30 @@ pub struct Connected {
     pub listener_receiver: MockReceiver,
 }
 
+/// What `dial` and `listen` returned.
+pub type Outcome = (
+    Result<(MockSender, MockReceiver), Error>,
+    Result<(Pk, MockSender, MockReceiver), Error>,
+);
+
 /// Runs `dial` and `listen` against each other over in-memory channels.
 pub async fn try_connect(
     context: &deterministic::Context,
     dialer: Config<Key>,
     listener: Config<Key>,
-) -> (
-    Result<(MockSender, MockReceiver), Error>,
-    Result<(Pk, MockSender, MockReceiver), Error>,
-) {
-    let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
+) -> Outcome {
+    let (dialer_end, listener_end) = wire();
+    handshake_over(context, dialer, listener, dialer_end, listener_end).await
+}
+
+/// Runs `dial` over `dialer_end` and `listen` over `listener_end`.
+pub async fn handshake_over(
+    context: &deterministic::Context,
+    dialer: Config<Key>,
+    listener: Config<Key>,
+    (dialer_sink, dialer_stream): (mocks::Sink, mocks::Stream),
+    (listener_sink, listener_stream): (mocks::Sink, mocks::Stream),
+) -> Outcome {
     let listener_key = listener.signer.public_key();
     // The connection's writer is a child of the context given to `listen`: take it from the
     // test's root so the connection outlives the task that runs the handshake.
@@ -171,31 +185,16 @@ where
     let (relay_out, listener_stream) = mocks::Channel::init();
     let (listener_sink, dialer_stream) = mocks::Channel::init();
     relay(context, relay_in, relay_out, decide);
-    let listener = config(2);
-    let listener_key = listener.signer.public_key();
-    // The connection's writer is a child of the context given to `listen`: take it from the
-    // test's root so the connection outlives the task that runs the handshake.
-    let connection = context.child("listener_connection");
-    let listener_task = context.child("listener").spawn(move |_| async move {
-        listen(
-            connection,
-            listener,
-            |_| async { true },
-            listener_sink,
-            listener_stream,
-        )
-        .await
-    });
-    let (dialer_sender, dialer_receiver) = dial(
-        context.child("dialer"),
+    let (dialed, listened) = handshake_over(
+        context,
         config(1),
-        listener_key,
-        dialer_sink,
-        dialer_stream,
+        config(2),
+        (dialer_sink, dialer_stream),
+        (listener_sink, listener_stream),
     )
-    .await
-    .expect("dial");
-    let (_, listener_sender, listener_receiver) = listener_task.await.unwrap().expect("listen");
+    .await;
+    let (dialer_sender, dialer_receiver) = dialed.expect("dial");
+    let (_, listener_sender, listener_receiver) = listened.expect("listen");
     Connected {
         dialer_sender,
         dialer_receiver,
