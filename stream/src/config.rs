@@ -33,6 +33,20 @@ pub struct Config<S: Signer> {
     pub handshake_timeout: Duration,
 }
 
+/// Shows every setting but the signer's secret (only its public key).
+impl<S: Signer> std::fmt::Debug for Config<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("public_key", &self.signer.public_key())
+            .field("namespace", &String::from_utf8_lossy(&self.namespace))
+            .field("max_message_size", &self.max_message_size)
+            .field("synchrony_bound", &self.synchrony_bound)
+            .field("max_handshake_age", &self.max_handshake_age)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .finish()
+    }
+}
+
 impl<S: Signer> Config<S> {
     /// Defaults for production over the internet.
     ///
@@ -68,5 +82,36 @@ impl<S: Signer> Config<S> {
             return Err(Error::InvalidConfig("handshake_timeout is zero"));
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_codec::Encode;
+    use commonware_cryptography::ed25519::PrivateKey;
+
+    #[test]
+    fn debug_output_never_shows_the_secret_key() {
+        let signer = PrivateKey::from_seed(5);
+        let secret = signer.encode();
+        let shown = format!("{:?}", Config::recommended(signer, b"app"));
+        let hex: String = secret.iter().map(|b| format!("{b:02x}")).collect();
+        let decimal = format!("{:?}", secret.as_ref());
+        assert!(!shown.contains(&hex) && !shown.contains(&decimal[1..decimal.len() - 1]));
+        assert!(shown.contains("max_message_size: 4194304"));
+    }
+
+    #[test]
+    fn oversized_message_limit_and_zero_timeout_are_invalid() {
+        let mut config = Config::recommended(PrivateKey::from_seed(5), b"app");
+        assert!(config.validate().is_ok());
+        config.max_message_size = MAX_MESSAGE_SIZE_LIMIT;
+        assert!(config.validate().is_ok());
+        config.max_message_size = MAX_MESSAGE_SIZE_LIMIT + 1;
+        assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
+        config.max_message_size = 1024;
+        config.handshake_timeout = Duration::ZERO;
+        assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
     }
 }

@@ -12,6 +12,10 @@ use commonware_runtime::{Buf, IoBuf, IoBufMut, Stream};
 /// Any error (a bad tag, a bad length, an I/O failure) ends the receiver for good: later calls
 /// return [`Error::Unusable`]. After the peer's authenticated close, calls return
 /// [`Error::Closed`].
+///
+/// The runtime's stream may bound how long one read waits (the tokio runtime's default is
+/// 60 s): on such a runtime a connection that stays silent longer fails with [`Error::Io`].
+/// Keep connections alive with traffic of your own (palisade-p2p sends pings).
 pub struct Receiver<I: Stream> {
     stream: I,
     opener: Opener,
@@ -96,5 +100,13 @@ impl<I: Stream> Receiver<I> {
         let mut header = [0u8; HEADER_BYTES];
         bufs.copy_to_slice(&mut header);
         Ok(header)
+    }
+}
+
+impl<I: Stream> std::fmt::Debug for Receiver<I> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Receiver")
+            .field("reading", &self.reading)
+            .finish_non_exhaustive()
     }
 }

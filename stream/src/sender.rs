@@ -215,6 +215,14 @@ impl<O: Sink> Sender<O> {
     }
 }
 
+impl<O: Sink> std::fmt::Debug for Sender<O> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sender")
+            .field("failed", &self.failed)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<O: Sink> Drop for Sender<O> {
     fn drop(&mut self) {
         // Let the writer write what is queued, then close the connection.
