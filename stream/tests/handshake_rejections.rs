@@ -6,7 +6,7 @@ mod common;
 use common::*;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{
-    Clock as _, Runner as _, Sink as _, Spawner as _, Supervisor as _, deterministic,
+    Clock as _, Runner as _, Sink as _, Spawner as _, Supervisor as _, deterministic, mocks,
 };
 use palisade_stream::{
     Config, Error, dial,
@@ -52,6 +52,33 @@ where
         .child("attacker")
         .spawn(move |context| attack(context, raw_sink, raw_stream));
     listening.await.unwrap().map(|(peer, _, _)| peer)
+}
+
+/// Runs `dial` with `dialer` against `listener`, a task that gets the other end of the wire;
+/// returns both results.
+async fn dial_into<L, Fut>(
+    context: &deterministic::Context,
+    dialer: Config<Key>,
+    listener: L,
+) -> (Result<(), Error>, Result<(), Error>)
+where
+    L: FnOnce(deterministic::Context, mocks::Sink, mocks::Stream) -> Fut + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), Error>> + Send + 'static,
+{
+    let ((dialer_sink, dialer_stream), (sink, stream)) = wire();
+    let listening = context
+        .child("listener")
+        .spawn(move |context| listener(context, sink, stream));
+    let dialed = dial(
+        context.child("dialer"),
+        dialer,
+        key(2).public_key(),
+        dialer_sink,
+        dialer_stream,
+    )
+    .await
+    .map(|_| ());
+    (dialed, listening.await.unwrap())
 }
 
 fn at(context: &deterministic::Context) -> SystemTime {
@@ -131,24 +158,14 @@ async fn garbage_signature_attack(
 #[test]
 fn dial_rejected_by_the_bouncer_fails_for_both_sides() {
     deterministic::Runner::seeded(4).start(|context| async move {
-        let ((dialer_sink, dialer_stream), (sink, stream)) = wire();
-        let listening = context.child("listener").spawn(move |context| async move {
-            listen(context, config(2), |_| async { false }, sink, stream)
-                .await
-                .map(|_| ())
-        });
-        let dialed = dial(
-            context.child("dialer"),
-            config(1),
-            key(2).public_key(),
-            dialer_sink,
-            dialer_stream,
-        )
-        .await;
-        assert!(matches!(
-            listening.await.unwrap(),
-            Err(Error::RejectedByBouncer)
-        ));
+        let (dialed, listened) =
+            dial_into(&context, config(1), |context, sink, stream| async move {
+                listen(context, config(2), |_| async { false }, sink, stream)
+                    .await
+                    .map(|_| ())
+            })
+            .await;
+        assert!(matches!(listened, Err(Error::RejectedByBouncer)));
         // Nothing is sent back; the dialer only sees the connection go away.
         assert!(matches!(dialed, Err(Error::Io(_))));
     });
@@ -157,30 +174,20 @@ fn dial_rejected_by_the_bouncer_fails_for_both_sides() {
 #[test]
 fn stale_hello_is_rejected_when_the_clock_moves_past_its_age() {
     deterministic::Runner::seeded(5).start(|context| async move {
-        let listener_config = config(2);
-        let delay = listener_config.max_handshake_age + Duration::from_millis(1);
-        let ((dialer_sink, dialer_stream), (sink, stream)) = wire();
-        let listening = context.child("listener").spawn(move |context| async move {
+        let mut patient = config(1);
+        patient.handshake_timeout = Duration::from_secs(60);
+        let (dialed, listened) = dial_into(&context, patient, |context, sink, stream| async move {
+            let listener_config = config(2);
             // The Hello waits in the channel while time passes.
-            context.sleep(delay).await;
+            context
+                .sleep(listener_config.max_handshake_age + Duration::from_millis(1))
+                .await;
             listen(context, listener_config, |_| async { true }, sink, stream)
                 .await
                 .map(|_| ())
-        });
-        let mut dialer_config = config(1);
-        dialer_config.handshake_timeout = Duration::from_secs(60);
-        let dialed = dial(
-            context.child("dialer"),
-            dialer_config,
-            key(2).public_key(),
-            dialer_sink,
-            dialer_stream,
-        )
+        })
         .await;
-        assert!(matches!(
-            listening.await.unwrap(),
-            Err(Error::TimestampTooOld)
-        ));
+        assert!(matches!(listened, Err(Error::TimestampTooOld)));
         assert!(matches!(dialed, Err(Error::Io(_))));
     });
 }
@@ -531,10 +538,11 @@ fn dialer_times_out_when_the_listener_reads_the_hello_and_stalls() {
 #[test]
 fn slow_bouncer_counts_against_the_handshake_timeout() {
     deterministic::Runner::seeded(16).start(|context| async move {
-        let ((dialer_sink, dialer_stream), (sink, stream)) = wire();
         let clock = context.child("bouncer_clock");
         let started = context.current();
-        let listening = context.child("listener").spawn(move |context| async move {
+        let mut patient = config(1);
+        patient.handshake_timeout = Duration::from_secs(120);
+        let (_, listened) = dial_into(&context, patient, |context, sink, stream| async move {
             let bouncer = move |_| async move {
                 clock.sleep(Duration::from_secs(3600)).await;
                 true
@@ -542,23 +550,9 @@ fn slow_bouncer_counts_against_the_handshake_timeout() {
             listen(context, config(2), bouncer, sink, stream)
                 .await
                 .map(|_| ())
-        });
-        let mut patient = config(1);
-        patient.handshake_timeout = Duration::from_secs(120);
-        let _dialed = dial(
-            context.child("dialer"),
-            patient,
-            key(2).public_key(),
-            dialer_sink,
-            dialer_stream,
-        )
+        })
         .await;
-        assert_timed_out(
-            listening.await.unwrap(),
-            &context,
-            started,
-            config(2).handshake_timeout,
-        );
+        assert_timed_out(listened, &context, started, config(2).handshake_timeout);
     });
 }
 

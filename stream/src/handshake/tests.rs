@@ -2,8 +2,8 @@
 //! pinning the wire bytes of one seeded handshake.
 
 use super::{
-    AwaitingReply, CONFIRMATION_BYTES, SessionKeys, hello, hello::Role, hello_bytes, receive_hello,
-    start,
+    AwaitingConfirmation, AwaitingReply, CONFIRMATION_BYTES, SessionKeys, hello, hello::Role,
+    hello_bytes, receive_hello, start,
 };
 use crate::{Config, Error};
 use commonware_cryptography::{Signer as _, ed25519};
@@ -55,6 +55,25 @@ fn handshake(dialer: &Config<Key>, listener: &Config<Key>) -> Result<Run, Error>
         dialer_keys: established.keys,
         listener_keys,
     })
+}
+
+/// The first two messages of a handshake, with the RNG seeded by `seed`.
+struct Exchange {
+    state: AwaitingReply<Key>,
+    awaiting: AwaitingConfirmation,
+    reply: Vec<u8>,
+}
+
+fn exchange(dialer: &Config<Key>, listener: &Config<Key>, seed: u64) -> Exchange {
+    let mut rng = rng(seed);
+    let (state, hello) = start(dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
+    let claimed = receive_hello(listener, &hello, at(NOW)).unwrap();
+    let (awaiting, reply) = claimed.respond(listener, at(NOW), &mut rng).unwrap();
+    Exchange {
+        state,
+        awaiting,
+        reply,
+    }
 }
 
 fn flip(bytes: &[u8], byte: usize, bit: u8) -> Vec<u8> {
@@ -308,11 +327,7 @@ fn listener_reply_with_low_order_ephemeral_is_rejected_as_non_contributory() {
 fn tampered_listener_confirmation_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
     for bit in 0..8 {
-        let mut rng = rng(4);
-        let (state, hello) =
-            start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-        let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-        let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+        let Exchange { state, reply, .. } = exchange(&dialer, &listener, 4);
         let tampered = flip(&reply, HELLO + (bit as usize * 3), bit);
         assert!(matches!(
             state.receive_reply(&dialer, &tampered, at(NOW)),
@@ -324,10 +339,9 @@ fn tampered_listener_confirmation_is_rejected() {
 #[test]
 fn reflected_listener_confirmation_is_rejected_in_the_same_session() {
     let (dialer, listener) = (config(1), config(2));
-    let mut rng = rng(6);
-    let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-    let (awaiting, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    let Exchange {
+        awaiting, reply, ..
+    } = exchange(&dialer, &listener, 6);
     // Same transcript, same keys: only the direction differs, and that is enough.
     let reflected = awaiting.receive_confirmation(&reply[HELLO..]);
     assert!(matches!(reflected, Err(Error::InvalidConfirmation)));
@@ -335,11 +349,8 @@ fn reflected_listener_confirmation_is_rejected_in_the_same_session() {
 
 #[test]
 fn confirmations_differ_by_direction() {
-    let mut rng = rng(6);
     let (dialer, listener) = (config(1), config(2));
-    let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-    let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    let Exchange { state, reply, .. } = exchange(&dialer, &listener, 6);
     let established = state.receive_reply(&dialer, &reply, at(NOW)).unwrap();
     assert_ne!(&established.confirmation[..], &reply[HELLO..]);
 }
@@ -348,11 +359,12 @@ fn confirmations_differ_by_direction() {
 fn tampered_dialer_confirmation_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
     for (byte, bit) in [(0, 0), (13, 4), (31, 7)] {
-        let mut rng = rng(6);
-        let (state, hello) =
-            start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-        let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-        let (awaiting, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+        let Exchange {
+            state,
+            awaiting,
+            reply,
+            ..
+        } = exchange(&dialer, &listener, 6);
         let established = state.receive_reply(&dialer, &reply, at(NOW)).unwrap();
         let tampered = flip(&established.confirmation, byte, bit);
         assert!(matches!(
@@ -365,10 +377,12 @@ fn tampered_dialer_confirmation_is_rejected() {
 #[test]
 fn confirmation_of_wrong_size_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
-    let mut rng = rng(6);
-    let (state, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-    let (awaiting, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    let Exchange {
+        state,
+        awaiting,
+        reply,
+        ..
+    } = exchange(&dialer, &listener, 6);
     let established = state.receive_reply(&dialer, &reply, at(NOW)).unwrap();
     let short = &established.confirmation[..CONFIRMATION_BYTES - 1];
     assert!(matches!(
@@ -411,10 +425,7 @@ fn every_bit_flip_of_a_dialer_hello_is_rejected_by_the_right_check() {
 #[test]
 fn every_bit_flip_of_a_listener_reply_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
-    let mut rng = rng(12);
-    let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng).unwrap();
-    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
-    let (_, reply) = claimed.respond(&listener, at(NOW), &mut rng).unwrap();
+    let Exchange { reply, .. } = exchange(&dialer, &listener, 12);
     // `receive_reply` consumes its state; rebuild an identical one (same seed) for every flip.
     let fresh = || {
         let mut rng = self::rng(12);
