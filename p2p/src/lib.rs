@@ -1,6 +1,11 @@
 //! The authenticated peer network of palisade, built on [`palisade_stream`].
 //!
-//! This crate will hold peer sets, the dial and listen loops, channels with quotas and
-//! priorities, and metrics. Until then it re-exports the stream layer it stands on.
+//! Work in progress: this crate will hold peer sets, the dial and listen loops, channels with
+//! quotas and priorities, and metrics. What is here so far:
+//! - [`wire`]: the messages peers exchange inside a stream (data, ping, pong).
+//! - [`tracker`]: the book of tracked peer sets and blocked peers, without I/O.
+
+pub mod tracker;
+pub mod wire;
 
 pub use palisade_stream as stream;
