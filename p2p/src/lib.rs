@@ -4,7 +4,11 @@
 //! quotas and priorities, and metrics. What is here so far:
 //! - [`wire`]: the messages peers exchange inside a stream (data, ping, pong).
 //! - [`tracker`]: the book of tracked peer sets and blocked peers, without I/O.
+//! - [`dial_schedule`]: per-peer exponential backoff with jitter for redials.
+//! - [`duplicate`]: the rule that leaves one connection when two peers dial each other.
 
+pub mod dial_schedule;
+pub mod duplicate;
 pub mod tracker;
 pub mod wire;
 
