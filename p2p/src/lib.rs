@@ -2,14 +2,17 @@
 //!
 //! Work in progress: this crate will hold peer sets, the dial and listen loops, channels with
 //! quotas and priorities, and metrics. What is here so far:
+//! - [`Config`]: every setting of a node, with `recommended` and `local` presets.
 //! - [`wire`]: the messages peers exchange inside a stream (data, ping, pong).
 //! - [`tracker`]: the book of tracked peer sets and blocked peers, without I/O.
 //! - [`dial_schedule`]: per-peer exponential backoff with jitter for redials.
 //! - [`duplicate`]: the rule that leaves one connection when two peers dial each other.
 
+mod config;
 pub mod dial_schedule;
 pub mod duplicate;
 pub mod tracker;
 pub mod wire;
 
+pub use config::Config;
 pub use palisade_stream as stream;

@@ -1,0 +1,149 @@
+//! Settings of a network node, with the reasons for the defaults.
+//!
+//! Fields marked *must match* have to be equal on every peer of a network: peers that differ
+//! never connect (namespace) or refuse each other's traffic (message size, time bounds).
+
+use commonware_cryptography::Signer;
+use commonware_runtime::Quota;
+use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
+
+/// Settings of one node.
+#[derive(Clone)]
+pub struct Config<S: Signer> {
+    /// Our static identity.
+    pub signer: S,
+    /// Application namespace (*must match*); see `palisade_stream::Config::namespace`.
+    pub namespace: Vec<u8>,
+    /// Address the listener binds to.
+    pub listen: SocketAddr,
+    /// Largest stream message in bytes (*must match*); a channel payload may use this minus
+    /// [`wire::MAX_DATA_OVERHEAD_BYTES`](crate::wire::MAX_DATA_OVERHEAD_BYTES).
+    pub max_message_size: u32,
+    /// Tolerated clock skew for handshakes (*must match*).
+    pub synchrony_bound: Duration,
+    /// Oldest handshake timestamp accepted (*must match*).
+    pub max_handshake_age: Duration,
+    /// Deadline for one whole handshake, in either direction.
+    pub handshake_timeout: Duration,
+
+    /// How many of the newest peer sets are tracked (their union may connect).
+    pub tracked_peer_sets: usize,
+    /// How long a blocked peer is refused.
+    pub block_duration: Duration,
+
+    /// How often the dialer looks for tracked peers that are not connected.
+    pub dial_interval: Duration,
+    /// Deadline for a TCP connect.
+    pub dial_timeout: Duration,
+    /// First wait before redialing a peer after a failure; it doubles per failure.
+    pub dial_backoff_initial: Duration,
+    /// Longest wait before redialing a peer.
+    pub dial_backoff_max: Duration,
+
+    /// Handshakes the listener runs at once; connections beyond are closed unanswered.
+    pub max_concurrent_handshakes: usize,
+    /// Handshakes accepted per source IP address; the excess is closed before any crypto.
+    pub handshakes_per_ip: Quota,
+
+    /// How often a connected peer is pinged.
+    pub ping_interval: Duration,
+    /// How long a connection may stay silent (no message at all) before it is closed.
+    pub max_silence: Duration,
+    /// Messages queued towards one peer per priority lane; sends beyond are dropped for that
+    /// peer and counted.
+    pub max_queued_messages: usize,
+}
+
+impl<S: Signer> Config<S> {
+    /// Defaults for a production network over the internet.
+    ///
+    /// - `max_message_size`: 4 MiB, room for a block.
+    /// - `synchrony_bound` 5 s, `max_handshake_age` 10 s, `handshake_timeout` 5 s: as
+    ///   `palisade_stream::Config::recommended`.
+    /// - `tracked_peer_sets`: 3 (previous, current and next epoch).
+    /// - `block_duration`: 1 hour, long enough to matter, short enough to forgive a bug.
+    /// - `dial_interval` 1 s, `dial_timeout` 5 s, backoff 1 s doubling to 60 s: a lost peer is
+    ///   retried quickly at first, then once a minute.
+    /// - `max_concurrent_handshakes` 128 and 4 handshakes per IP per second (burst 8): enough
+    ///   for a validator set reconnecting at once, little for a flood.
+    /// - `ping_interval` 5 s, `max_silence` 30 s: a dead peer is noticed within half a minute,
+    ///   well inside the tokio runtime's 60 s bound on one read.
+    /// - `max_queued_messages`: 4096 per lane.
+    pub fn recommended(signer: S, namespace: &[u8], listen: SocketAddr) -> Self {
+        Self {
+            signer,
+            namespace: namespace.to_vec(),
+            listen,
+            max_message_size: 4 * 1024 * 1024,
+            synchrony_bound: Duration::from_secs(5),
+            max_handshake_age: Duration::from_secs(10),
+            handshake_timeout: Duration::from_secs(5),
+            tracked_peer_sets: 3,
+            block_duration: Duration::from_secs(3600),
+            dial_interval: Duration::from_secs(1),
+            dial_timeout: Duration::from_secs(5),
+            dial_backoff_initial: Duration::from_secs(1),
+            dial_backoff_max: Duration::from_secs(60),
+            max_concurrent_handshakes: 128,
+            handshakes_per_ip: Quota::per_second(NonZeroU32::new(4).expect("non-zero"))
+                .allow_burst(NonZeroU32::new(8).expect("non-zero")),
+            ping_interval: Duration::from_secs(5),
+            max_silence: Duration::from_secs(30),
+            max_queued_messages: 4096,
+        }
+    }
+
+    /// Fast timers and open limits for tests and a laptop, where every peer shares one IP.
+    ///
+    /// Differs from [`recommended`](Self::recommended) in: `dial_interval` 50 ms, backoff
+    /// 100 ms doubling to 2 s, `handshakes_per_ip` 10,000 per second, `block_duration` 60 s,
+    /// `ping_interval` 1 s, `max_silence` 10 s.
+    pub fn local(signer: S, namespace: &[u8], listen: SocketAddr) -> Self {
+        Self {
+            dial_interval: Duration::from_millis(50),
+            dial_backoff_initial: Duration::from_millis(100),
+            dial_backoff_max: Duration::from_secs(2),
+            handshakes_per_ip: Quota::per_second(NonZeroU32::new(10_000).expect("non-zero")),
+            block_duration: Duration::from_secs(60),
+            ping_interval: Duration::from_secs(1),
+            max_silence: Duration::from_secs(10),
+            ..Self::recommended(signer, namespace, listen)
+        }
+    }
+
+    /// The stream settings this node uses for every connection.
+    pub fn stream(&self) -> palisade_stream::Config<S> {
+        palisade_stream::Config {
+            signer: self.signer.clone(),
+            namespace: self.namespace.clone(),
+            max_message_size: self.max_message_size,
+            synchrony_bound: self.synchrony_bound,
+            max_handshake_age: self.max_handshake_age,
+            handshake_timeout: self.handshake_timeout,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::ed25519::PrivateKey;
+
+    #[test]
+    fn presets_are_consistent() {
+        let listen = SocketAddr::from(([127, 0, 0, 1], 3000));
+        for config in [
+            Config::recommended(PrivateKey::from_seed(1), b"app", listen),
+            Config::local(PrivateKey::from_seed(1), b"app", listen),
+        ] {
+            assert!(config.stream().validate().is_ok());
+            assert!(config.dial_backoff_initial <= config.dial_backoff_max);
+            assert!(config.ping_interval < config.max_silence);
+            assert!(
+                config.max_silence < Duration::from_secs(60),
+                "inside tokio's read bound"
+            );
+            assert!(config.tracked_peer_sets > 0 && config.max_queued_messages > 0);
+        }
+    }
+}
