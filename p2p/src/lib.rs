@@ -8,11 +8,24 @@
 //! - [`dial_schedule`]: per-peer exponential backoff with jitter for redials.
 //! - [`duplicate`]: the rule that leaves one connection when two peers dial each other.
 
+pub mod channels;
 mod config;
+mod context;
 pub mod dial_schedule;
+mod dialer;
+mod directory;
 pub mod duplicate;
+mod listener;
+mod metrics;
+mod network;
+mod oracle;
+mod peer;
 pub mod tracker;
 pub mod wire;
 
+pub use channels::Recipients;
 pub use config::Config;
+pub use context::Context;
+pub use network::Network;
+pub use oracle::Oracle;
 pub use palisade_stream as stream;

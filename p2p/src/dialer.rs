@@ -1,0 +1,88 @@
+//! The dialer loop: every `dial_interval`, dial each tracked peer that is not connected, not
+//! being dialed and out of backoff, in an order shuffled by the runtime's RNG.
+//!
+//! Each dial runs in its own task, which becomes the connection's task on success, so the
+//! connection (and its stream's writer) lives exactly as long as that task.
+
+use crate::{
+    context::Context,
+    directory::{Refusal, lock},
+    network::Shared,
+    peer,
+};
+use commonware_cryptography::Signer;
+use futures::{FutureExt as _, select_biased};
+use rand_core::Rng;
+use std::net::SocketAddr;
+
+pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S>) {
+    loop {
+        let now = context.current();
+        let mut dials = lock(&shared.directory).take_dials(now);
+        shuffle(&mut dials, &mut context);
+        for (peer, address) in dials {
+            let shared = shared.clone();
+            context
+                .child("connection")
+                .spawn(move |context| dial(context, shared, peer, address));
+        }
+        context.sleep(shared.config.dial_interval).await;
+    }
+}
+
+/// Fisher-Yates with the runtime's RNG, so the order replays under the simulator.
+fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
+    for i in (1..items.len()).rev() {
+        let j = (rng.next_u64() % (i as u64 + 1)) as usize;
+        items.swap(i, j);
+    }
+}
+
+async fn dial<E: Context, S: Signer>(
+    mut context: E,
+    shared: Shared<S>,
+    peer: S::PublicKey,
+    address: SocketAddr,
+) {
+    let connected = {
+        let connecting = context.dial(address).fuse();
+        let timeout = context.sleep(shared.config.dial_timeout).fuse();
+        futures::pin_mut!(connecting, timeout);
+        select_biased! {
+            result = connecting => result.ok(),
+            _ = timeout => None,
+        }
+    };
+    let Some((sink, stream)) = connected else {
+        shared.metrics.dial("connect_failed");
+        lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+        return;
+    };
+    let handshake = palisade_stream::dial(
+        context.child("stream"),
+        shared.config.stream(),
+        peer.clone(),
+        sink,
+        stream,
+    )
+    .await;
+    let (sender, receiver) = match handshake {
+        Ok(halves) => halves,
+        Err(error) => {
+            shared.metrics.dial("handshake_failed");
+            shared.metrics.handshake("outbound", error.reason());
+            lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+            return;
+        }
+    };
+    shared.metrics.dial("connected");
+    shared.metrics.handshake("outbound", "ok");
+    let registered = lock(&shared.directory).register(peer.clone(), true, context.current());
+    match registered {
+        Ok(registration) => {
+            let peer = shared.peer(peer, registration);
+            peer::run(context, peer, sender, receiver).await;
+        }
+        Err(Refusal::Duplicate | Refusal::NotAllowed) => drop((sender, receiver)),
+    }
+}

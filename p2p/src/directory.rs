@@ -1,0 +1,340 @@
+//! The node's shared view of its peers: who may connect (the [`Book`]), who is connected, who
+//! is being dialed, and when each peer may be dialed again.
+//!
+//! One `Directory` sits behind a mutex shared by the oracle, the dialer, the listener, the
+//! peers and the channel senders. The lock is never held across an await, and every method
+//! is plain synchronous logic, tested here without a runtime.
+
+use crate::{dial_schedule::DialSchedule, duplicate, tracker::Book};
+use commonware_cryptography::PublicKey;
+use futures::channel::{mpsc, oneshot};
+use std::{
+    collections::{BTreeMap, BTreeSet},
+    net::SocketAddr,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime},
+};
+
+/// A message queued towards one peer: channel and payload (shared, not copied, per peer).
+pub(crate) type Outbound = (u64, commonware_runtime::IoBuf);
+
+/// The two queues towards one peer, high priority first.
+#[derive(Clone)]
+pub(crate) struct Lanes {
+    pub(crate) high: mpsc::Sender<Outbound>,
+    pub(crate) low: mpsc::Sender<Outbound>,
+}
+
+/// The receiving ends a new connection's peer actor works from.
+pub(crate) struct Registration {
+    pub(crate) id: u64,
+    pub(crate) high: mpsc::Receiver<Outbound>,
+    pub(crate) low: mpsc::Receiver<Outbound>,
+    /// Fires (is dropped) when the directory ends the connection.
+    pub(crate) stop: oneshot::Receiver<()>,
+}
+
+struct Connection {
+    id: u64,
+    dialed: bool,
+    lanes: Lanes,
+    /// Dropping it tells the peer actor to end the connection.
+    _stop: oneshot::Sender<()>,
+}
+
+/// Why a connection was not registered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Refusal {
+    /// The peer is not tracked or is blocked.
+    NotAllowed,
+    /// A connection to the peer already exists and the duplicate rule keeps it.
+    Duplicate,
+}
+
+pub(crate) struct Directory<P: PublicKey> {
+    me: P,
+    book: Book<P>,
+    schedule: DialSchedule<P>,
+    connections: BTreeMap<P, Connection>,
+    dialing: BTreeSet<P>,
+    next_id: u64,
+    lane_capacity: usize,
+}
+
+pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
+
+pub(crate) fn lock<P: PublicKey>(directory: &SharedDirectory<P>) -> MutexGuard<'_, Directory<P>> {
+    directory
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl<P: PublicKey> Directory<P> {
+    pub(crate) fn new(
+        me: P,
+        tracked_sets: usize,
+        backoff_initial: Duration,
+        backoff_max: Duration,
+        lane_capacity: usize,
+    ) -> Self {
+        Self {
+            book: Book::new(me.clone(), tracked_sets),
+            me,
+            schedule: DialSchedule::new(backoff_initial, backoff_max),
+            connections: BTreeMap::new(),
+            dialing: BTreeSet::new(),
+            next_id: 0,
+            lane_capacity: lane_capacity.max(1),
+        }
+    }
+
+    /// Registers a peer set; ends connections to peers that left every set or moved.
+    /// Returns false when the index was stale (and nothing changed).
+    pub(crate) fn track(&mut self, index: u64, peers: Vec<(P, SocketAddr)>) -> bool {
+        let Ok(changes) = self.book.track(index, peers) else {
+            return false;
+        };
+        for peer in changes.removed {
+            self.connections.remove(&peer);
+            self.schedule.forget(&peer);
+        }
+        for (peer, _) in changes.moved {
+            // Redial at the new address.
+            self.connections.remove(&peer);
+            self.schedule.forget(&peer);
+        }
+        true
+    }
+
+    /// Blocks a peer until `until` and ends its connection.
+    pub(crate) fn block(&mut self, peer: P, until: SystemTime, now: SystemTime) {
+        self.connections.remove(&peer);
+        self.book.block(peer, until, now);
+    }
+
+    /// The bouncer's question: may `peer` complete a handshake with us now?
+    pub(crate) fn is_allowed(&self, peer: &P, now: SystemTime) -> bool {
+        self.book.is_allowed(peer, now)
+    }
+
+    /// Peers to dial now, with their addresses: allowed, not connected, not being dialed, and
+    /// out of backoff. They are marked as being dialed.
+    pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, SocketAddr)> {
+        let due: Vec<_> = self
+            .book
+            .dialable(now)
+            .into_iter()
+            .filter(|peer| {
+                !self.connections.contains_key(peer)
+                    && !self.dialing.contains(peer)
+                    && self.schedule.is_due(peer, now)
+            })
+            .filter_map(|peer| self.book.address(&peer).map(|address| (peer, address)))
+            .collect();
+        self.dialing
+            .extend(due.iter().map(|(peer, _)| peer.clone()));
+        due
+    }
+
+    /// Records the end of a dial attempt that did not produce a connection.
+    pub(crate) fn dial_failed(&mut self, peer: P, now: SystemTime, rng: &mut impl rand_core::Rng) {
+        self.dialing.remove(&peer);
+        self.schedule.failed(peer, now, rng);
+    }
+
+    /// Registers an authenticated connection, applying the duplicate rule.
+    pub(crate) fn register(
+        &mut self,
+        peer: P,
+        dialed: bool,
+        now: SystemTime,
+    ) -> Result<Registration, Refusal> {
+        if dialed {
+            self.dialing.remove(&peer);
+        }
+        if !self.book.is_allowed(&peer, now) {
+            return Err(Refusal::NotAllowed);
+        }
+        if let Some(existing) = self.connections.get(&peer) {
+            // The duplicate rule decides between a dialed and an accepted connection. Between
+            // two of the same kind (the peer reconnected), the newer one wins: the older is
+            // most likely dead and not yet noticed.
+            let keep_dialed = duplicate::keep_dialed(self.me.as_ref(), peer.as_ref());
+            if existing.dialed == keep_dialed && dialed != keep_dialed {
+                return Err(Refusal::Duplicate);
+            }
+        }
+        self.schedule.succeeded(&peer);
+        let (high_tx, high) = mpsc::channel(self.lane_capacity);
+        let (low_tx, low) = mpsc::channel(self.lane_capacity);
+        let (stop_tx, stop) = oneshot::channel();
+        let id = self.next_id;
+        self.next_id += 1;
+        let connection = Connection {
+            id,
+            dialed,
+            lanes: Lanes {
+                high: high_tx,
+                low: low_tx,
+            },
+            _stop: stop_tx,
+        };
+        // Replacing an existing entry drops its stop sender, which ends that connection.
+        self.connections.insert(peer, connection);
+        Ok(Registration {
+            id,
+            high,
+            low,
+            stop,
+        })
+    }
+
+    /// Forgets the connection `id` to `peer` when it ends (a newer one is left alone).
+    pub(crate) fn unregister(&mut self, peer: &P, id: u64) {
+        if self
+            .connections
+            .get(peer)
+            .is_some_and(|connection| connection.id == id)
+        {
+            self.connections.remove(peer);
+        }
+    }
+
+    /// The queues towards a connected peer.
+    pub(crate) fn lanes(&self, peer: &P) -> Option<&Lanes> {
+        self.connections
+            .get(peer)
+            .map(|connection| &connection.lanes)
+    }
+
+    /// Connected peers, in key order.
+    pub(crate) fn connected(&self) -> impl Iterator<Item = (&P, &Lanes)> {
+        self.connections
+            .iter()
+            .map(|(peer, connection)| (peer, &connection.lanes))
+    }
+
+    /// How many peers are connected.
+    #[cfg(test)]
+    pub(crate) fn connected_count(&self) -> usize {
+        self.connections.len()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
+    use std::time::UNIX_EPOCH;
+
+    fn key(seed: u64) -> commonware_cryptography::ed25519::PublicKey {
+        PrivateKey::from_seed(seed).public_key()
+    }
+
+    fn addr(port: u16) -> SocketAddr {
+        SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn directory(me: u64) -> Directory<commonware_cryptography::ed25519::PublicKey> {
+        Directory::new(
+            key(me),
+            3,
+            Duration::from_secs(1),
+            Duration::from_secs(8),
+            16,
+        )
+    }
+
+    #[test]
+    fn simultaneous_connections_leave_the_one_dialed_by_the_smaller_key() {
+        let (a, b) = if key(1) < key(2) { (1, 2) } else { (2, 1) };
+        // On both sides, register the dialed and the accepted connection in either order.
+        for dialed_first in [true, false] {
+            for (me, peer) in [(a, b), (b, a)] {
+                let mut directory = directory(me);
+                directory.track(1, vec![(key(peer), addr(1))]);
+                let first = directory.register(key(peer), dialed_first, UNIX_EPOCH);
+                let second = directory.register(key(peer), !dialed_first, UNIX_EPOCH);
+                assert!(first.is_ok());
+                let kept_dialed = match second {
+                    // The second replaced the first.
+                    Ok(_) => !dialed_first,
+                    Err(Refusal::Duplicate) => dialed_first,
+                    Err(other) => panic!("{other:?}"),
+                };
+                // The survivor is the connection `a` dialed, seen from either side.
+                assert_eq!(kept_dialed, me == a, "me {me} dialed_first {dialed_first}");
+                assert_eq!(directory.connected_count(), 1);
+            }
+        }
+    }
+
+    #[test]
+    fn replaced_or_removed_connection_is_told_to_stop() {
+        let mut directory = directory(1);
+        directory.track(1, vec![(key(2), addr(2))]);
+        let mut registration = directory.register(key(2), true, UNIX_EPOCH).unwrap();
+        assert_eq!(registration.stop.try_recv(), Ok(None), "still running");
+        directory.track(2, vec![]);
+        directory.track(3, vec![]);
+        directory.track(4, vec![]);
+        assert!(
+            registration.stop.try_recv().is_err(),
+            "the peer left every set"
+        );
+        assert_eq!(directory.connected_count(), 0);
+    }
+
+    #[test]
+    fn only_allowed_peers_register_and_blocking_ends_the_connection() {
+        let mut directory = directory(1);
+        assert_eq!(
+            directory.register(key(2), false, UNIX_EPOCH).err(),
+            Some(Refusal::NotAllowed)
+        );
+        directory.track(1, vec![(key(2), addr(2))]);
+        let mut registration = directory.register(key(2), false, UNIX_EPOCH).unwrap();
+        directory.block(key(2), UNIX_EPOCH + Duration::from_secs(60), UNIX_EPOCH);
+        assert!(registration.stop.try_recv().is_err());
+        assert_eq!(
+            directory.register(key(2), false, UNIX_EPOCH).err(),
+            Some(Refusal::NotAllowed)
+        );
+    }
+
+    #[test]
+    fn dials_skip_connected_dialing_and_backing_off_peers() {
+        let mut directory = directory(1);
+        directory.track(
+            1,
+            vec![(key(2), addr(2)), (key(3), addr(3)), (key(4), addr(4))],
+        );
+        directory.register(key(2), true, UNIX_EPOCH).unwrap();
+        let dials = directory.take_dials(UNIX_EPOCH);
+        assert_eq!(dials.len(), 2);
+        assert!(
+            directory.take_dials(UNIX_EPOCH).is_empty(),
+            "already being dialed"
+        );
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(1);
+        directory.dial_failed(key(3), UNIX_EPOCH, &mut rng);
+        assert!(directory.take_dials(UNIX_EPOCH).is_empty(), "backing off");
+        let later = UNIX_EPOCH + Duration::from_secs(2);
+        assert_eq!(directory.take_dials(later), vec![(key(3), addr(3))]);
+    }
+
+    #[test]
+    fn stale_connection_end_does_not_remove_its_replacement() {
+        let mut directory = directory(1);
+        directory.track(1, vec![(key(2), addr(2))]);
+        let old = directory.register(key(2), false, UNIX_EPOCH).unwrap();
+        directory.unregister(&key(2), old.id);
+        let new = directory.register(key(2), false, UNIX_EPOCH).unwrap();
+        directory.unregister(&key(2), old.id);
+        assert_eq!(directory.connected_count(), 1);
+        directory.unregister(&key(2), new.id);
+        assert_eq!(directory.connected_count(), 0);
+    }
+
+    use rand_core::SeedableRng;
+}

@@ -1,0 +1,172 @@
+//! The network: read this file first. [`Network::new`] builds the shared state and the
+//! [`Oracle`]; [`Network::register`] adds channels; [`Network::start`] spawns the listener and
+//! the dialer loops, under one task whose end stops everything.
+//!
+//! ```text
+//!             Oracle ──track/block──┐
+//!                                   ▼
+//!  Listener ──accept, limit,──▶  Directory  ◀──take dials── Dialer
+//!  (bouncer asks the directory)  (book, connections,        │
+//!        │                        backoff)                  │
+//!        └──── connection task: handshake, register, then peer::run ◀─┘
+//!                     ▲ lanes (high, low)        │ channel backlogs
+//!  channels::Sender ──┘                          └──▶ channels::Receiver
+//! ```
+//!
+//! All shared state sits in the directory behind one mutex that is never held across an
+//! await. Each connection is one task (plus its reader and its stream's writer, both
+//! children), so stopping the network task stops every connection.
+
+use crate::{
+    Config,
+    channels::{self, Inbound, InboundChannels},
+    context::Context,
+    dialer,
+    directory::{Directory, Registration, SharedDirectory},
+    listener,
+    metrics::Metrics,
+    oracle::Oracle,
+    peer::{Peer, Timers},
+};
+use commonware_cryptography::Signer;
+use commonware_runtime::{Handle, KeyedRateLimiter, Quota};
+use futures::channel::mpsc;
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+};
+
+/// What every task of the network shares.
+pub(crate) struct Shared<S: Signer> {
+    pub(crate) config: Arc<Config<S>>,
+    pub(crate) directory: SharedDirectory<S::PublicKey>,
+    pub(crate) channels: InboundChannels<S::PublicKey>,
+    pub(crate) metrics: Metrics,
+}
+
+impl<S: Signer> Clone for Shared<S> {
+    fn clone(&self) -> Self {
+        Self {
+            config: self.config.clone(),
+            directory: self.directory.clone(),
+            channels: self.channels.clone(),
+            metrics: self.metrics.clone(),
+        }
+    }
+}
+
+impl<S: Signer> Shared<S> {
+    pub(crate) fn peer(
+        &self,
+        peer: S::PublicKey,
+        registration: Registration,
+    ) -> Peer<S::PublicKey> {
+        Peer {
+            peer,
+            registration,
+            channels: self.channels.clone(),
+            directory: self.directory.clone(),
+            metrics: self.metrics.clone(),
+            timers: Timers {
+                ping_interval: self.config.ping_interval,
+                max_silence: self.config.max_silence,
+                close_timeout: self.config.handshake_timeout,
+            },
+        }
+    }
+}
+
+/// A node of an authenticated peer-to-peer network.
+pub struct Network<E: Context, S: Signer> {
+    context: E,
+    config: Config<S>,
+    directory: SharedDirectory<S::PublicKey>,
+    channels: BTreeMap<u64, Inbound<S::PublicKey>>,
+    metrics: Metrics,
+}
+
+impl<E: Context, S: Signer> Network<E, S> {
+    /// Creates a node and the [`Oracle`] that tells it which peers it may talk to.
+    pub fn new(context: E, config: Config<S>) -> (Self, Oracle<E, S::PublicKey>) {
+        let directory = Arc::new(Mutex::new(Directory::new(
+            config.signer.public_key(),
+            config.tracked_peer_sets,
+            config.dial_backoff_initial,
+            config.dial_backoff_max,
+            config.max_queued_messages,
+        )));
+        let metrics = Metrics::new(&context);
+        let oracle = Oracle::new(
+            context.child("oracle"),
+            directory.clone(),
+            config.block_duration,
+        );
+        let network = Self {
+            context,
+            config,
+            directory,
+            channels: BTreeMap::new(),
+            metrics,
+        };
+        (network, oracle)
+    }
+
+    /// Registers `channel`: at most `quota` messages per peer in each direction, and up to
+    /// `backlog` received messages waiting for the application (plus one per connected peer).
+    ///
+    /// # Panics
+    /// If `channel` is already registered, or `backlog` is zero.
+    pub fn register(
+        &mut self,
+        channel: u64,
+        quota: Quota,
+        backlog: usize,
+    ) -> (
+        channels::Sender<S::PublicKey, E>,
+        channels::Receiver<S::PublicKey>,
+    ) {
+        assert!(backlog > 0, "a channel needs room for at least one message");
+        let (backlog_tx, backlog_rx) = mpsc::channel(backlog - 1);
+        let previous = self.channels.insert(
+            channel,
+            Inbound {
+                quota,
+                backlog: backlog_tx,
+            },
+        );
+        assert!(previous.is_none(), "channel {channel} registered twice");
+        let outbound =
+            KeyedRateLimiter::hashmap_with_clock(quota, self.context.child("channel_quota"));
+        let sender = channels::Sender::new(
+            channel,
+            channels::max_payload(self.config.max_message_size),
+            self.directory.clone(),
+            outbound,
+            self.metrics.clone(),
+        );
+        (sender, channels::Receiver::new(backlog_rx))
+    }
+
+    /// Starts listening and dialing. Aborting the returned handle, or stopping the runtime,
+    /// stops every task of the network and closes every connection.
+    pub fn start(self) -> Handle<()> {
+        let shared = Shared {
+            config: Arc::new(self.config),
+            directory: self.directory,
+            channels: Arc::new(self.channels),
+            metrics: self.metrics,
+        };
+        self.context
+            .child("network")
+            .spawn(move |context| async move {
+                let listening = context.child("listener").spawn({
+                    let shared = shared.clone();
+                    move |context| listener::run(context, shared)
+                });
+                let dialing = context
+                    .child("dialer")
+                    .spawn(move |context| dialer::run(context, shared));
+                let _ = futures::future::join(listening, dialing).await;
+            })
+    }
+}

@@ -1,0 +1,238 @@
+//! One authenticated connection: a reader that routes what the peer sends, and a writer loop
+//! that batches what we send, keeps the connection alive with pings, and ends it cleanly.
+//!
+//! The reader runs as a child task, so it ends with the connection task. The connection ends
+//! when the directory says so (the peer left every set, was blocked, or lost the duplicate
+//! rule), when the stream fails, when the peer is silent for `max_silence`, or when it sends
+//! anything malformed: an undecodable message or a channel nobody registered.
+
+use crate::{
+    channels::InboundChannels,
+    context::Context,
+    directory::{Outbound, Registration, SharedDirectory, lock},
+    metrics::{Fate, Metrics},
+    wire::{self, Message},
+};
+use commonware_cryptography::PublicKey;
+use commonware_runtime::{IoBufs, RateLimiter, Sink, Stream};
+use futures::{FutureExt as _, StreamExt as _, channel::mpsc, select_biased};
+use palisade_stream::{Receiver, Sender};
+use std::{
+    collections::BTreeMap,
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
+};
+
+/// Most messages one write takes from the queues.
+const MAX_BATCH: usize = 256;
+
+/// Pongs waiting to be sent; a peer pinging faster than we answer loses pongs, not memory.
+const PONG_QUEUE: usize = 8;
+
+/// Timers of a connection.
+#[derive(Clone, Copy)]
+pub(crate) struct Timers {
+    pub(crate) ping_interval: Duration,
+    pub(crate) max_silence: Duration,
+    pub(crate) close_timeout: Duration,
+}
+
+/// Everything a connection task needs besides its stream halves.
+pub(crate) struct Peer<P: PublicKey> {
+    pub(crate) peer: P,
+    pub(crate) registration: Registration,
+    pub(crate) channels: InboundChannels<P>,
+    pub(crate) directory: SharedDirectory<P>,
+    pub(crate) metrics: Metrics,
+    pub(crate) timers: Timers,
+}
+
+/// The outstanding ping: its nonce and when it left.
+type PendingPing = Arc<Mutex<Option<(u64, SystemTime)>>>;
+
+/// Runs the connection until it ends, then unregisters it.
+pub(crate) async fn run<E, P, O, I>(
+    context: E,
+    peer: Peer<P>,
+    mut sender: Sender<O>,
+    receiver: Receiver<I>,
+) where
+    E: Context,
+    P: PublicKey,
+    O: Sink,
+    I: Stream,
+{
+    let Peer {
+        peer,
+        registration,
+        channels,
+        directory,
+        metrics,
+        timers,
+    } = peer;
+    let Registration {
+        id,
+        mut high,
+        mut low,
+        stop,
+    } = registration;
+    metrics.connected_peers.inc();
+    let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
+    let pending_ping: PendingPing = Arc::default();
+    let reader = context.child("reader").spawn({
+        let (peer, metrics, pending_ping) = (peer.clone(), metrics.clone(), pending_ping.clone());
+        move |context| {
+            read(
+                context,
+                peer,
+                receiver,
+                channels,
+                metrics,
+                pong_tx,
+                pending_ping,
+                timers,
+            )
+        }
+    });
+    let mut reader = reader.fuse();
+    let mut stop = stop.fuse();
+    let mut next_ping = context.current() + timers.ping_interval;
+    let mut ping_nonce = 0u64;
+    let mut graceful = true;
+    loop {
+        let ping_due = context.sleep_until(next_ping).fuse();
+        futures::pin_mut!(ping_due);
+        let first: Outbound = select_biased! {
+            _ = stop => break,
+            _ = reader => {
+                graceful = false;
+                break;
+            }
+            nonce = pongs.next() => {
+                let Some(nonce) = nonce else { break };
+                if sender.send(wire::encode_pong(nonce)).await.is_err() {
+                    graceful = false;
+                    break;
+                }
+                continue;
+            }
+            message = high.next() => match message { Some(message) => message, None => break },
+            message = low.next() => match message { Some(message) => message, None => break },
+            _ = ping_due => {
+                ping_nonce += 1;
+                *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) = Some((ping_nonce, context.current()));
+                next_ping = context.current() + timers.ping_interval;
+                if sender.send(wire::encode_ping(ping_nonce)).await.is_err() {
+                    graceful = false;
+                    break;
+                }
+                continue;
+            }
+        };
+        // Take whatever else is queued, high priority first, into one write.
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match high.try_recv().ok().or_else(|| low.try_recv().ok()) {
+                Some(message) => batch.push(message),
+                None => break,
+            }
+        }
+        for (channel, payload) in &batch {
+            metrics.message(*channel, Fate::Sent, payload.len());
+        }
+        let encoded: Vec<IoBufs> = batch
+            .into_iter()
+            .map(|(channel, payload)| wire::encode_data(channel, payload))
+            .collect();
+        if sender.send_many(encoded).await.is_err() {
+            graceful = false;
+            break;
+        }
+    }
+    lock(&directory).unregister(&peer, id);
+    metrics.connected_peers.dec();
+    if graceful {
+        // End with the stream's authenticated close, but never wait on a stuck peer for long.
+        let closing = sender.close().fuse();
+        let timeout = context.sleep(timers.close_timeout).fuse();
+        futures::pin_mut!(closing, timeout);
+        select_biased! {
+            _ = closing => {},
+            _ = timeout => {},
+        }
+    }
+}
+
+/// The reader: routes every message the peer sends until the connection fails.
+#[allow(clippy::too_many_arguments)]
+async fn read<E, P, I>(
+    context: E,
+    peer: P,
+    mut receiver: Receiver<I>,
+    channels: InboundChannels<P>,
+    metrics: Metrics,
+    mut pongs: mpsc::Sender<u64>,
+    pending_ping: PendingPing,
+    timers: Timers,
+) where
+    E: Context,
+    P: PublicKey,
+    I: Stream,
+{
+    let mut quotas: BTreeMap<u64, RateLimiter<E>> = BTreeMap::new();
+    let mut backlogs: BTreeMap<u64, mpsc::Sender<(P, commonware_runtime::IoBuf)>> = BTreeMap::new();
+    loop {
+        // A receive dropped by the timeout leaves the receiver unusable; the connection ends
+        // then anyway.
+        let silence = context.sleep(timers.max_silence).fuse();
+        let received = {
+            let receiving = receiver.recv().fuse();
+            futures::pin_mut!(receiving, silence);
+            select_biased! {
+                received = receiving => received,
+                _ = silence => return,
+            }
+        };
+        let Ok(message) = received else { return };
+        match wire::decode(message) {
+            Err(_) => return,
+            Ok(Message::Ping(nonce)) => {
+                // A full pong queue means the peer pings too fast: drop the pong.
+                let _ = pongs.try_send(nonce);
+            }
+            Ok(Message::Pong(nonce)) => {
+                let mut pending = pending_ping.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some((expected, sent)) = *pending
+                    && expected == nonce
+                {
+                    *pending = None;
+                    let rtt = context.current().duration_since(sent).unwrap_or_default();
+                    metrics.rtt(rtt.as_secs_f64());
+                }
+            }
+            Ok(Message::Data { channel, payload }) => {
+                let Some(inbound) = channels.get(&channel) else {
+                    metrics.message(channel, Fate::UnknownChannel, payload.len());
+                    return;
+                };
+                let quota = quotas.entry(channel).or_insert_with(|| {
+                    RateLimiter::direct_with_clock(inbound.quota, context.child("quota"))
+                });
+                if quota.check().is_err() {
+                    metrics.message(channel, Fate::RateLimited, payload.len());
+                    continue;
+                }
+                let bytes = payload.len();
+                let backlog = backlogs
+                    .entry(channel)
+                    .or_insert_with(|| inbound.backlog.clone());
+                match backlog.try_send((peer.clone(), payload)) {
+                    Ok(()) => metrics.message(channel, Fate::Received, bytes),
+                    // A full backlog (or an application that stopped reading) drops only this
+                    // message; no other peer or channel waits.
+                    Err(_) => metrics.message(channel, Fate::DroppedFull, bytes),
+                }
+            }
+        }
+    }
+}
