@@ -7,6 +7,7 @@
 
 use crate::{dial_schedule::DialSchedule, duplicate, tracker::Book};
 use commonware_cryptography::PublicKey;
+use commonware_runtime::telemetry::metrics::raw::Gauge;
 use futures::channel::{mpsc, oneshot};
 use std::{
     collections::{BTreeMap, BTreeSet},
@@ -59,6 +60,8 @@ pub(crate) struct Directory<P: PublicKey> {
     dialing: BTreeSet<P>,
     next_id: u64,
     lane_capacity: usize,
+    /// The `connected_peers` gauge, kept equal to the number of registered connections.
+    connected_gauge: Gauge,
 }
 
 pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
@@ -76,6 +79,7 @@ impl<P: PublicKey> Directory<P> {
         backoff_initial: Duration,
         backoff_max: Duration,
         lane_capacity: usize,
+        connected_gauge: Gauge,
     ) -> Self {
         Self {
             book: Book::new(me.clone(), tracked_sets),
@@ -85,7 +89,12 @@ impl<P: PublicKey> Directory<P> {
             dialing: BTreeSet::new(),
             next_id: 0,
             lane_capacity: lane_capacity.max(1),
+            connected_gauge,
         }
+    }
+
+    fn update_gauge(&self) {
+        self.connected_gauge.set(self.connections.len() as i64);
     }
 
     /// Registers a peer set; ends connections to peers that left every set or moved.
@@ -103,6 +112,7 @@ impl<P: PublicKey> Directory<P> {
             self.connections.remove(&peer);
             self.schedule.forget(&peer);
         }
+        self.update_gauge();
         true
     }
 
@@ -110,6 +120,7 @@ impl<P: PublicKey> Directory<P> {
     pub(crate) fn block(&mut self, peer: P, until: SystemTime, now: SystemTime) {
         self.connections.remove(&peer);
         self.book.block(peer, until, now);
+        self.update_gauge();
     }
 
     /// The bouncer's question: may `peer` complete a handshake with us now?
@@ -181,6 +192,7 @@ impl<P: PublicKey> Directory<P> {
         };
         // Replacing an existing entry drops its stop sender, which ends that connection.
         self.connections.insert(peer, connection);
+        self.update_gauge();
         Ok(Registration {
             id,
             high,
@@ -197,6 +209,7 @@ impl<P: PublicKey> Directory<P> {
             .is_some_and(|connection| connection.id == id)
         {
             self.connections.remove(peer);
+            self.update_gauge();
         }
     }
 
@@ -214,9 +227,10 @@ impl<P: PublicKey> Directory<P> {
             .map(|(peer, connection)| (peer, &connection.lanes))
     }
 
-    /// How many peers are connected.
+    /// How many peers are connected (also the `connected_peers` gauge).
     #[cfg(test)]
     pub(crate) fn connected_count(&self) -> usize {
+        assert_eq!(self.connected_gauge.get(), self.connections.len() as i64);
         self.connections.len()
     }
 }
@@ -242,6 +256,7 @@ mod tests {
             Duration::from_secs(1),
             Duration::from_secs(8),
             16,
+            Gauge::default(),
         )
     }
 

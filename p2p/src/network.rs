@@ -88,14 +88,15 @@ pub struct Network<E: Context, S: Signer> {
 impl<E: Context, S: Signer> Network<E, S> {
     /// Creates a node and the [`Oracle`] that tells it which peers it may talk to.
     pub fn new(context: E, config: Config<S>) -> (Self, Oracle<E, S::PublicKey>) {
+        let metrics = Metrics::new(&context);
         let directory = Arc::new(Mutex::new(Directory::new(
             config.signer.public_key(),
             config.tracked_peer_sets,
             config.dial_backoff_initial,
             config.dial_backoff_max,
             config.max_queued_messages,
+            (*metrics.connected_peers).clone(),
         )));
-        let metrics = Metrics::new(&context);
         let oracle = Oracle::new(
             context.child("oracle"),
             directory.clone(),

@@ -76,7 +76,6 @@ pub(crate) async fn run<E, P, O, I>(
         mut low,
         stop,
     } = registration;
-    metrics.connected_peers.inc();
     let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
     let pending_ping: PendingPing = Arc::default();
     let reader = context.child("reader").spawn({
@@ -150,7 +149,6 @@ pub(crate) async fn run<E, P, O, I>(
         }
     }
     lock(&directory).unregister(&peer, id);
-    metrics.connected_peers.dec();
     if graceful {
         // End with the stream's authenticated close, but never wait on a stuck peer for long.
         let closing = sender.close().fuse();

@@ -12,12 +12,37 @@ pub type Pk = ed25519::PublicKey;
 pub const NAMESPACE: &[u8] = b"palisade-p2p-tests";
 pub const CHANNEL: u64 = 7;
 
+pub type ChannelSender = channels::Sender<Pk, deterministic::Context>;
+
 pub struct Node {
     pub key: Key,
-    pub sender: channels::Sender<Pk, deterministic::Context>,
+    pub sender: ChannelSender,
     pub receiver: channels::Receiver<Pk>,
+    /// Channels registered besides [`CHANNEL`], by number.
+    pub extra: Vec<(u64, ChannelSender, channels::Receiver<Pk>)>,
     pub oracle: Oracle<deterministic::Context, Pk>,
     pub handle: Handle<()>,
+}
+
+/// How a test node differs from the default one.
+pub struct Setup {
+    pub address: SocketAddr,
+    pub quota: Quota,
+    pub backlog: usize,
+    pub extra: Vec<(u64, Quota, usize)>,
+    pub configure: fn(&mut Config<Key>),
+}
+
+impl Setup {
+    pub fn new(index: usize) -> Self {
+        Self {
+            address: address(index),
+            quota: open_quota(),
+            backlog: 100_000,
+            extra: Vec::new(),
+            configure: |_| {},
+        }
+    }
 }
 
 pub fn key(index: usize) -> Key {
@@ -48,18 +73,41 @@ pub async fn start_node(
     quota: Quota,
     backlog: usize,
 ) -> Node {
+    let setup = Setup {
+        quota,
+        backlog,
+        ..Setup::new(index)
+    };
+    start_node_with(context, index, set, setup).await
+}
+
+/// Starts node `index` as `setup` says, with `set` tracked as set 0.
+pub async fn start_node_with(
+    context: &deterministic::Context,
+    index: usize,
+    set: &[(Pk, SocketAddr)],
+    setup: Setup,
+) -> Node {
     let node_context = context.child("node").with_attribute("index", index);
-    let (mut network, mut oracle) = Network::new(
-        node_context,
-        Config::local(key(index), NAMESPACE, address(index)),
-    );
-    let (sender, receiver) = network.register(CHANNEL, quota, backlog);
+    let mut config = Config::local(key(index), NAMESPACE, setup.address);
+    (setup.configure)(&mut config);
+    let (mut network, mut oracle) = Network::new(node_context, config);
+    let (sender, receiver) = network.register(CHANNEL, setup.quota, setup.backlog);
+    let extra = setup
+        .extra
+        .into_iter()
+        .map(|(channel, quota, backlog)| {
+            let (sender, receiver) = network.register(channel, quota, backlog);
+            (channel, sender, receiver)
+        })
+        .collect();
     oracle.track(0, set.to_vec()).await;
     let handle = network.start();
     Node {
         key: key(index),
         sender,
         receiver,
+        extra,
         oracle,
         handle,
     }
