@@ -1,0 +1,244 @@
+//! Every limit triggers, and its counter rises: quotas both ways, a full backlog, an unknown
+//! channel, an oversized message; and stopping the network leaves no task behind.
+
+mod common;
+
+use common::*;
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{Clock as _, Metrics as _, Quota, Runner as _, deterministic};
+use palisade_p2p::{Recipients, channels::Error};
+use std::{num::NonZeroU32, time::Duration};
+
+fn per_second(count: u32) -> Quota {
+    Quota::per_second(NonZeroU32::new(count).unwrap())
+}
+
+#[test]
+fn outbound_quota_limits_what_we_send_to_each_peer() {
+    deterministic::Runner::seeded(1).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut sender = start_node(&context, 0, &set, per_second(5), 100).await;
+        let _receiver = start_node(&context, 1, &set, open_quota(), 100).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        let mut accepted = 0;
+        for _ in 0..20 {
+            let sent = sender
+                .sender
+                .send(Recipients::One(peer.clone()), b"x".to_vec(), false)
+                .await;
+            accepted += sent.unwrap().len();
+        }
+        assert_eq!(accepted, 5, "the burst of the quota");
+        assert_eq!(
+            metric(&context, "messages", 0, &["fate=\"rate_limited\""]),
+            15
+        );
+    });
+}
+
+#[test]
+fn inbound_quota_drops_what_a_peer_sends_over_it() {
+    deterministic::Runner::seeded(2).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut flooder = start_node(&context, 0, &set, open_quota(), 100).await;
+        let mut strict = start_node(&context, 1, &set, per_second(5), 100).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        for _ in 0..20 {
+            flooder
+                .sender
+                .send(Recipients::One(peer.clone()), b"x".to_vec(), false)
+                .await
+                .unwrap();
+        }
+        context.sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            metric(&context, "messages", 1, &["fate=\"rate_limited\""]),
+            15
+        );
+        assert_eq!(metric(&context, "messages", 1, &["fate=\"received\""]), 5);
+        for _ in 0..5 {
+            strict.receiver.recv().await.unwrap();
+        }
+    });
+}
+
+#[test]
+fn full_backlog_drops_and_counts_without_slowing_other_channels() {
+    deterministic::Runner::seeded(3).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut sender = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                extra: vec![(8, open_quota(), 100)],
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let mut slow = start_node_with(
+            &context,
+            1,
+            &set,
+            Setup {
+                backlog: 10,
+                extra: vec![(8, open_quota(), 100)],
+                ..Setup::new(1)
+            },
+        )
+        .await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        // Nobody reads channel CHANNEL on node 1: its backlog fills and the rest is dropped.
+        for i in 0..50u32 {
+            sender
+                .sender
+                .send(
+                    Recipients::One(peer.clone()),
+                    i.to_be_bytes().to_vec(),
+                    false,
+                )
+                .await
+                .unwrap();
+        }
+        // Channel 8 still flows.
+        let (_, other_sender, _) = &mut sender.extra[0];
+        for i in 0..50u32 {
+            other_sender
+                .send(
+                    Recipients::One(peer.clone()),
+                    i.to_be_bytes().to_vec(),
+                    false,
+                )
+                .await
+                .unwrap();
+        }
+        let (_, _, other_receiver) = &mut slow.extra[0];
+        for i in 0..50u32 {
+            let (_, message) = other_receiver.recv().await.unwrap();
+            assert_eq!(message, i.to_be_bytes());
+        }
+        let received = metric(
+            &context,
+            "messages",
+            1,
+            &["channel=\"7\"", "fate=\"received\""],
+        );
+        let dropped = metric(
+            &context,
+            "messages",
+            1,
+            &["channel=\"7\"", "fate=\"dropped_full\""],
+        );
+        // The backlog holds 10 plus one slot per connected peer.
+        assert!((10..=11).contains(&received), "received {received}");
+        assert_eq!(received + dropped, 50);
+        // What was kept is the oldest, in order.
+        for i in 0..received as u32 {
+            assert_eq!(slow.receiver.recv().await.unwrap().1, i.to_be_bytes());
+        }
+    });
+}
+
+#[test]
+fn message_on_an_unknown_channel_ends_the_connection() {
+    deterministic::Runner::seeded(4).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut sender = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                extra: vec![(99, open_quota(), 100)],
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let _receiver = start_node(&context, 1, &set, open_quota(), 100).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let handshakes_before = metric(&context, "handshakes", 1, &["outcome=\"ok\""]);
+        let (_, unknown, _) = &mut sender.extra[0];
+        unknown
+            .send(Recipients::All, b"?".to_vec(), false)
+            .await
+            .unwrap();
+        context.sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            metric(&context, "messages", 1, &["fate=\"unknown_channel\""]),
+            1
+        );
+        // The connection ended; the dialers connected again with a new handshake.
+        assert!(metric(&context, "handshakes", 1, &["outcome=\"ok\""]) > handshakes_before);
+    });
+}
+
+#[test]
+fn oversized_messages_are_refused_locally_and_end_the_connection_remotely() {
+    deterministic::Runner::seeded(5).start(|context| async move {
+        let set = peer_set(0..2);
+        // Node 0 allows bigger messages than node 1 (a misconfiguration node 1 must survive).
+        let mut big = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                configure: |config| config.max_message_size = 1 << 20,
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let small_limit = 64 * 1024;
+        let _small = start_node_with(
+            &context,
+            1,
+            &set,
+            Setup {
+                configure: |config| config.max_message_size = 64 * 1024,
+                ..Setup::new(1)
+            },
+        )
+        .await;
+        wait_for(&context, &[0, 1], 1).await;
+        // Locally: over the limit is an error, nothing is sent.
+        let too_big = vec![0u8; 2 << 20];
+        let refused = big.sender.send(Recipients::All, too_big, false).await;
+        assert!(matches!(refused, Err(Error::MessageTooLarge { .. })));
+        // Remotely: node 1 ends the connection on a record over its limit.
+        let handshakes_before = metric(&context, "handshakes", 1, &["outcome=\"ok\""]);
+        big.sender
+            .send(Recipients::All, vec![0u8; 2 * small_limit], false)
+            .await
+            .unwrap();
+        context.sleep(Duration::from_secs(2)).await;
+        assert!(
+            metric(&context, "handshakes", 1, &["outcome=\"ok\""]) > handshakes_before,
+            "reconnected after the cut"
+        );
+        assert_eq!(metric(&context, "messages", 1, &["fate=\"received\""]), 0);
+    });
+}
+
+#[test]
+fn stopping_the_network_leaves_no_task_running() {
+    deterministic::Runner::seeded(6).start(|context| async move {
+        let running = |context: &deterministic::Context| -> u64 {
+            context
+                .encode()
+                .lines()
+                .filter(|line| line.starts_with("runtime_tasks_running"))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
+                .sum()
+        };
+        let before = running(&context);
+        let nodes = start_mesh(&context, 4).await;
+        wait_for(&context, &[0, 1, 2, 3], 3).await;
+        assert!(running(&context) > before + 4 * 3, "connections run tasks");
+        for node in nodes {
+            node.handle.abort();
+        }
+        context.sleep(Duration::from_secs(1)).await;
+        assert_eq!(running(&context), before, "every network task stopped");
+    });
+}
