@@ -62,6 +62,10 @@ pub(crate) struct Directory<P: PublicKey> {
     lane_capacity: usize,
     /// The `connected_peers` gauge, kept equal to the number of registered connections.
     connected_gauge: Gauge,
+    /// When each allowed, unconnected peer was first found missing.
+    missing_since: BTreeMap<P, SystemTime>,
+    /// How long the peer with the larger key waits for the other to dial first.
+    dial_grace: Duration,
 }
 
 pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
@@ -80,6 +84,7 @@ impl<P: PublicKey> Directory<P> {
         backoff_max: Duration,
         lane_capacity: usize,
         connected_gauge: Gauge,
+        dial_grace: Duration,
     ) -> Self {
         Self {
             book: Book::new(me.clone(), tracked_sets),
@@ -90,6 +95,8 @@ impl<P: PublicKey> Directory<P> {
             next_id: 0,
             lane_capacity: lane_capacity.max(1),
             connected_gauge,
+            missing_since: BTreeMap::new(),
+            dial_grace,
         }
     }
 
@@ -130,18 +137,31 @@ impl<P: PublicKey> Directory<P> {
 
     /// Peers to dial now, with their addresses: allowed, not connected, not being dialed, and
     /// out of backoff. They are marked as being dialed.
+    ///
+    /// Of two peers, the one with the smaller key dials first (its connection is the one the
+    /// duplicate rule keeps); the other dials only once the peer has been missing for the
+    /// dial grace period. Two peers rarely dial each other at once, so messages are rarely
+    /// sent on a connection the duplicate rule then closes.
     pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, SocketAddr)> {
-        let due: Vec<_> = self
-            .book
-            .dialable(now)
-            .into_iter()
-            .filter(|peer| {
-                !self.connections.contains_key(peer)
-                    && !self.dialing.contains(peer)
-                    && self.schedule.is_due(peer, now)
-            })
-            .filter_map(|peer| self.book.address(&peer).map(|address| (peer, address)))
-            .collect();
+        let dialable = self.book.dialable(now);
+        self.missing_since.retain(|peer, _| dialable.contains(peer));
+        let mut due = Vec::new();
+        for peer in dialable {
+            if self.connections.contains_key(&peer) {
+                self.missing_since.remove(&peer);
+                continue;
+            }
+            let since = *self.missing_since.entry(peer.clone()).or_insert(now);
+            let first_to_dial = duplicate::keep_dialed(self.me.as_ref(), peer.as_ref());
+            let waited = now.duration_since(since).unwrap_or_default() >= self.dial_grace;
+            if (first_to_dial || waited)
+                && !self.dialing.contains(&peer)
+                && self.schedule.is_due(&peer, now)
+                && let Some(address) = self.book.address(&peer)
+            {
+                due.push((peer, address));
+            }
+        }
         self.dialing
             .extend(due.iter().map(|(peer, _)| peer.clone()));
         due
@@ -257,6 +277,7 @@ mod tests {
             Duration::from_secs(8),
             16,
             Gauge::default(),
+            Duration::ZERO,
         )
     }
 

@@ -32,6 +32,8 @@ pub(crate) enum Fate {
     RateLimited,
     /// Arrived on a channel nobody registered (the connection ends).
     UnknownChannel,
+    /// Queued towards a peer whose connection ended before it was written.
+    DroppedDisconnected,
 }
 
 impl Fate {
@@ -42,6 +44,7 @@ impl Fate {
             Self::DroppedFull => "dropped_full",
             Self::RateLimited => "rate_limited",
             Self::UnknownChannel => "unknown_channel",
+            Self::DroppedDisconnected => "dropped_disconnected",
         }
     }
 }

@@ -36,6 +36,9 @@ use std::{
     sync::{Arc, Mutex},
 };
 
+/// Dial intervals the peer with the larger key waits for the other to dial first.
+const DIAL_GRACE_INTERVALS: u32 = 4;
+
 /// What every task of the network shares.
 pub(crate) struct Shared<S: Signer> {
     pub(crate) config: Arc<Config<S>>,
@@ -96,6 +99,7 @@ impl<E: Context, S: Signer> Network<E, S> {
             config.dial_backoff_max,
             config.max_queued_messages,
             (*metrics.connected_peers).clone(),
+            config.dial_interval.saturating_mul(DIAL_GRACE_INTERVALS),
         )));
         let oracle = Oracle::new(
             context.child("oracle"),

@@ -136,17 +136,27 @@ pub(crate) async fn run<E, P, O, I>(
                 None => break,
             }
         }
-        for (channel, payload) in &batch {
-            metrics.message(*channel, Fate::Sent, payload.len());
-        }
         let encoded: Vec<IoBufs> = batch
-            .into_iter()
-            .map(|(channel, payload)| wire::encode_data(channel, payload))
+            .iter()
+            .map(|(channel, payload)| wire::encode_data(*channel, payload.clone()))
             .collect();
-        if sender.send_many(encoded).await.is_err() {
+        let fate = match sender.send_many(encoded).await {
+            Ok(()) => Fate::Sent,
+            Err(_) => Fate::DroppedDisconnected,
+        };
+        for (channel, payload) in &batch {
+            metrics.message(*channel, fate, payload.len());
+        }
+        if matches!(fate, Fate::DroppedDisconnected) {
             graceful = false;
             break;
         }
+    }
+    // Whatever is still queued will not be written: count it.
+    high.close();
+    low.close();
+    while let Some((channel, payload)) = high.try_recv().ok().or_else(|| low.try_recv().ok()) {
+        metrics.message(channel, Fate::DroppedDisconnected, payload.len());
     }
     lock(&directory).unregister(&peer, id);
     if graceful {

@@ -1,0 +1,88 @@
+//! Keepalive, priorities and the same mesh over real TCP.
+
+mod common;
+
+use common::*;
+use commonware_cryptography::Signer as _;
+use commonware_runtime::{Clock as _, Runner as _, deterministic};
+use palisade_p2p::Recipients;
+use std::time::Duration;
+
+#[test]
+fn pings_measure_round_trips() {
+    deterministic::Runner::seeded(1).start(|context| async move {
+        let _nodes = start_mesh(&context, 2).await;
+        wait_for(&context, &[0, 1], 1).await;
+        context.sleep(Duration::from_secs(5)).await;
+        // `Config::local` pings every second.
+        assert!(metric(&context, "rtt_seconds_count", 0, &[]) >= 3);
+    });
+}
+
+#[test]
+fn silent_connection_is_closed() {
+    deterministic::Runner::seeded(2).start(|context| async move {
+        let set = peer_set(0..2);
+        // Node 0 never pings within node 1's patience; node 1 closes the connection when it
+        // has heard nothing for 3 s, and the nodes reconnect.
+        let quiet = |config: &mut palisade_p2p::Config<Key>| {
+            config.ping_interval = Duration::from_secs(30);
+            config.max_silence = Duration::from_secs(40);
+        };
+        let impatient = |config: &mut palisade_p2p::Config<Key>| {
+            config.ping_interval = Duration::from_secs(30);
+            config.max_silence = Duration::from_secs(3);
+        };
+        let _a = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                configure: quiet,
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let _b = start_node_with(
+            &context,
+            1,
+            &set,
+            Setup {
+                configure: impatient,
+                ..Setup::new(1)
+            },
+        )
+        .await;
+        wait_for(&context, &[0, 1], 1).await;
+        let before = metric(&context, "handshakes", 1, &["outcome=\"ok\""]);
+        context.sleep(Duration::from_secs(10)).await;
+        assert!(metric(&context, "handshakes", 1, &["outcome=\"ok\""]) >= before + 2);
+    });
+}
+
+#[test]
+fn priority_messages_overtake_queued_ones() {
+    deterministic::Runner::seeded(3).start(|context| async move {
+        let mut nodes = start_mesh(&context, 2).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        // Queued in one turn (sends never wait), so the writer sees both lanes at once.
+        for i in 0..10u8 {
+            nodes[0]
+                .sender
+                .send(Recipients::One(peer.clone()), vec![i], false)
+                .await
+                .unwrap();
+        }
+        nodes[0]
+            .sender
+            .send(Recipients::One(peer.clone()), vec![99], true)
+            .await
+            .unwrap();
+        let (_, first) = nodes[1].receiver.recv().await.unwrap();
+        assert_eq!(first, [99]);
+        for i in 0..10u8 {
+            assert_eq!(nodes[1].receiver.recv().await.unwrap().1, [i]);
+        }
+    });
+}
