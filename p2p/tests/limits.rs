@@ -242,3 +242,72 @@ fn stopping_the_network_leaves_no_task_running() {
         assert_eq!(running(&context), before, "every network task stopped");
     });
 }
+
+#[test]
+fn handshakes_over_the_per_ip_rate_are_refused_before_any_crypto() {
+    deterministic::Runner::seeded(7).start(|context| async move {
+        let set = peer_set(0..6);
+        let strict = |config: &mut palisade_p2p::Config<Key>| {
+            config.handshakes_per_ip = Quota::per_minute(NonZeroU32::new(2).unwrap());
+        };
+        let _guarded = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                configure: strict,
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let mut others = Vec::new();
+        for index in 1..6 {
+            others.push(start_node(&context, index, &set, open_quota(), 10).await);
+        }
+        context.sleep(Duration::from_secs(5)).await;
+        // Every peer shares 127.0.0.1: two handshakes a minute get through.
+        assert!(metric(&context, "handshakes", 0, &["reason=\"rate_limited\""]) > 0);
+        assert_eq!(
+            metric(
+                &context,
+                "handshakes",
+                0,
+                &["direction=\"inbound\"", "reason=\"ok\""]
+            ),
+            2
+        );
+    });
+}
+
+#[test]
+fn handshakes_over_the_concurrency_cap_are_refused() {
+    deterministic::Runner::seeded(8).start(|context| async move {
+        let set = peer_set(0..8);
+        let narrow = |config: &mut palisade_p2p::Config<Key>| config.max_concurrent_handshakes = 1;
+        let _guarded = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                configure: narrow,
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let mut others = Vec::new();
+        for index in 1..8 {
+            others.push(start_node(&context, index, &set, open_quota(), 10).await);
+        }
+        context.sleep(Duration::from_secs(5)).await;
+        assert!(
+            metric(
+                &context,
+                "handshakes",
+                0,
+                &["reason=\"too_many_handshakes\""]
+            ) > 0
+        );
+        // The refused peers retry; all get through in the end.
+        wait_for(&context, &[0], 7).await;
+    });
+}
