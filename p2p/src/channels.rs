@@ -12,7 +12,7 @@ use crate::{
     wire,
 };
 use commonware_cryptography::PublicKey;
-use commonware_runtime::{Clock, IoBuf, IoBufs, KeyedRateLimiter, Quota};
+use commonware_runtime::{Clock, IoBuf, IoBufs, KeyedRateLimiter};
 use futures::{StreamExt, channel::mpsc};
 use std::{collections::BTreeMap, sync::Arc};
 
@@ -44,13 +44,15 @@ pub enum Error {
 }
 
 /// One registered channel, as peers see it when routing what they receive.
-pub(crate) struct Inbound<P> {
-    pub(crate) quota: Quota,
+pub(crate) struct Inbound<P: PublicKey, C: Clock> {
+    /// The per-peer quota on what peers send us; shared by all connections, so a peer that
+    /// reconnects does not get a fresh burst.
+    pub(crate) quota: KeyedRateLimiter<P, C>,
     pub(crate) backlog: mpsc::Sender<(P, IoBuf)>,
 }
 
 /// Every registered channel, by number.
-pub(crate) type InboundChannels<P> = Arc<BTreeMap<u64, Inbound<P>>>;
+pub(crate) type InboundChannels<P, C> = Arc<BTreeMap<u64, Inbound<P, C>>>;
 
 /// Sends messages on one channel.
 pub struct Sender<P: PublicKey, C: Clock> {
@@ -59,7 +61,11 @@ pub struct Sender<P: PublicKey, C: Clock> {
     directory: SharedDirectory<P>,
     quota: Arc<KeyedRateLimiter<P, C>>,
     metrics: Metrics,
+    sends: u64,
 }
+
+/// Sends between two prunings of a sender's per-peer quota state.
+const PRUNE_EVERY_SENDS: u64 = 1024;
 
 impl<P: PublicKey, C: Clock> Sender<P, C> {
     pub(crate) fn new(
@@ -75,6 +81,7 @@ impl<P: PublicKey, C: Clock> Sender<P, C> {
             directory,
             quota: Arc::new(quota),
             metrics,
+            sends: 0,
         }
     }
 
@@ -109,6 +116,8 @@ impl<P: PublicKey, C: Clock> Sender<P, C> {
                 .collect(),
             Recipients::Some(peers) => peers
                 .into_iter()
+                .collect::<std::collections::BTreeSet<_>>()
+                .into_iter()
                 .filter_map(|peer| directory.lanes(&peer).cloned().map(|lanes| (peer, lanes)))
                 .collect(),
             Recipients::One(peer) => directory
@@ -119,6 +128,11 @@ impl<P: PublicKey, C: Clock> Sender<P, C> {
                 .collect(),
         };
         drop(directory);
+        self.sends = self.sends.wrapping_add(1);
+        if self.sends % PRUNE_EVERY_SENDS == 0 {
+            // Forget peers whose quota has fully replenished, so the map stays small.
+            self.quota.retain_recent();
+        }
         let mut sent_to = Vec::with_capacity(targets.len());
         for (peer, mut lanes) in targets {
             if self.quota.check_key(&peer).is_err() {

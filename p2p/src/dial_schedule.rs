@@ -75,6 +75,11 @@ impl<P: Ord> DialSchedule<P> {
         self.peers.remove(peer);
     }
 
+    /// Keeps only the peers `keep` accepts (drop peers that are no longer tracked).
+    pub fn retain(&mut self, mut keep: impl FnMut(&P) -> bool) {
+        self.peers.retain(|peer, _| keep(peer));
+    }
+
     /// How many peers are backing off.
     pub fn len(&self) -> usize {
         self.peers.len()

@@ -15,7 +15,7 @@ use futures::{FutureExt as _, select_biased};
 use rand_core::Rng;
 use std::net::SocketAddr;
 
-pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S>) {
+pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S, E>) {
     loop {
         let now = context.current();
         let mut dials = lock(&shared.directory).take_dials(now);
@@ -25,6 +25,9 @@ pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S>
             context
                 .child("connection")
                 .spawn(move |context| dial(context, shared, peer, address));
+        }
+        for inbound in shared.channels.values() {
+            inbound.quota.retain_recent();
         }
         context.sleep(shared.config.dial_interval).await;
     }
@@ -40,7 +43,7 @@ fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
 
 async fn dial<E: Context, S: Signer>(
     mut context: E,
-    shared: Shared<S>,
+    shared: Shared<S, E>,
     peer: S::PublicKey,
     address: SocketAddr,
 ) {

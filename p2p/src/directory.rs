@@ -145,6 +145,8 @@ impl<P: PublicKey> Directory<P> {
     pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, SocketAddr)> {
         let dialable = self.book.dialable(now);
         self.missing_since.retain(|peer, _| dialable.contains(peer));
+        let book = &self.book;
+        self.schedule.retain(|peer| book.is_tracked(peer));
         let mut due = Vec::new();
         for peer in dialable {
             if self.connections.contains_key(&peer) {

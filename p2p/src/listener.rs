@@ -9,6 +9,13 @@ use std::sync::{
     Arc,
     atomic::{AtomicUsize, Ordering},
 };
+use std::time::Duration;
+
+/// Wait after a failed accept.
+const ACCEPT_RETRY: Duration = Duration::from_millis(10);
+
+/// How often the per-IP rate state is pruned.
+const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
 
 /// Releases a handshake slot when the handshake ends, however it ends.
 struct Slot(Arc<AtomicUsize>);
@@ -19,7 +26,7 @@ impl Drop for Slot {
     }
 }
 
-pub(crate) async fn run<E: Context, S: Signer>(context: E, shared: Shared<S>) {
+pub(crate) async fn run<E: Context, S: Signer>(context: E, shared: Shared<S, E>) {
     let mut listener = match context.bind(shared.config.listen).await {
         Ok(listener) => listener,
         Err(_) => {
@@ -32,10 +39,20 @@ pub(crate) async fn run<E: Context, S: Signer>(context: E, shared: Shared<S>) {
         context.child("per_ip"),
     );
     let active = Arc::new(AtomicUsize::new(0));
+    let mut pruned = context.current();
     loop {
         let Ok((address, sink, stream)) = listener.accept().await else {
+            // Do not spin on a persistent error (out of file descriptors, say).
+            shared.metrics.handshake("inbound", "accept_failed");
+            context.sleep(ACCEPT_RETRY).await;
             continue;
         };
+        // Forget addresses whose rate state has fully replenished, so the map stays small.
+        let now = context.current();
+        if now.duration_since(pruned).unwrap_or_default() >= PRUNE_INTERVAL {
+            per_ip.retain_recent();
+            pruned = now;
+        }
         if per_ip.check_key(&address.ip()).is_err() {
             shared.metrics.handshake("inbound", "rate_limited");
             continue;

@@ -88,10 +88,12 @@ impl Metrics {
     }
 
     pub(crate) fn message(&self, channel: u64, fate: Fate, bytes: usize) {
-        let labels = vec![
-            ("channel", channel.to_string()),
-            ("fate", fate.label().to_string()),
-        ];
+        // A channel nobody registered is the peer's choice: never let it become a label.
+        let channel = match fate {
+            Fate::UnknownChannel => "unknown".to_string(),
+            _ => channel.to_string(),
+        };
+        let labels = vec![("channel", channel), ("fate", fate.label().to_string())];
         self.messages.get_or_create(&labels).inc();
         if matches!(fate, Fate::Sent | Fate::Received) {
             self.bytes.get_or_create(&labels).inc_by(bytes as u64);

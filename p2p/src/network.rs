@@ -40,14 +40,14 @@ use std::{
 const DIAL_GRACE_INTERVALS: u32 = 4;
 
 /// What every task of the network shares.
-pub(crate) struct Shared<S: Signer> {
+pub(crate) struct Shared<S: Signer, E: Context> {
     pub(crate) config: Arc<Config<S>>,
     pub(crate) directory: SharedDirectory<S::PublicKey>,
-    pub(crate) channels: InboundChannels<S::PublicKey>,
+    pub(crate) channels: InboundChannels<S::PublicKey, E>,
     pub(crate) metrics: Metrics,
 }
 
-impl<S: Signer> Clone for Shared<S> {
+impl<S: Signer, E: Context> Clone for Shared<S, E> {
     fn clone(&self) -> Self {
         Self {
             config: self.config.clone(),
@@ -58,12 +58,12 @@ impl<S: Signer> Clone for Shared<S> {
     }
 }
 
-impl<S: Signer> Shared<S> {
+impl<S: Signer, E: Context> Shared<S, E> {
     pub(crate) fn peer(
         &self,
         peer: S::PublicKey,
         registration: Registration,
-    ) -> Peer<S::PublicKey> {
+    ) -> Peer<S::PublicKey, E> {
         Peer {
             peer,
             registration,
@@ -84,7 +84,7 @@ pub struct Network<E: Context, S: Signer> {
     context: E,
     config: Config<S>,
     directory: SharedDirectory<S::PublicKey>,
-    channels: BTreeMap<u64, Inbound<S::PublicKey>>,
+    channels: BTreeMap<u64, Inbound<S::PublicKey, E>>,
     metrics: Metrics,
 }
 
@@ -132,10 +132,12 @@ impl<E: Context, S: Signer> Network<E, S> {
     ) {
         assert!(backlog > 0, "a channel needs room for at least one message");
         let (backlog_tx, backlog_rx) = mpsc::channel(backlog - 1);
+        let inbound =
+            KeyedRateLimiter::hashmap_with_clock(quota, self.context.child("channel_quota"));
         let previous = self.channels.insert(
             channel,
             Inbound {
-                quota,
+                quota: inbound,
                 backlog: backlog_tx,
             },
         );

@@ -14,8 +14,12 @@ use crate::{
     wire::{self, Message},
 };
 use commonware_cryptography::PublicKey;
-use commonware_runtime::{IoBufs, RateLimiter, Sink, Stream};
-use futures::{FutureExt as _, StreamExt as _, channel::mpsc, select_biased};
+use commonware_runtime::{IoBufs, Sink, Stream};
+use futures::{
+    FutureExt as _, StreamExt as _,
+    channel::{mpsc, oneshot},
+    select_biased,
+};
 use palisade_stream::{Receiver, Sender};
 use std::{
     collections::BTreeMap,
@@ -38,10 +42,10 @@ pub(crate) struct Timers {
 }
 
 /// Everything a connection task needs besides its stream halves.
-pub(crate) struct Peer<P: PublicKey> {
+pub(crate) struct Peer<P: PublicKey, E: Context> {
     pub(crate) peer: P,
     pub(crate) registration: Registration,
-    pub(crate) channels: InboundChannels<P>,
+    pub(crate) channels: InboundChannels<P, E>,
     pub(crate) directory: SharedDirectory<P>,
     pub(crate) metrics: Metrics,
     pub(crate) timers: Timers,
@@ -53,7 +57,7 @@ type PendingPing = Arc<Mutex<Option<(u64, SystemTime)>>>;
 /// Runs the connection until it ends, then unregisters it.
 pub(crate) async fn run<E, P, O, I>(
     context: E,
-    peer: Peer<P>,
+    peer: Peer<P, E>,
     mut sender: Sender<O>,
     receiver: Receiver<I>,
 ) where
@@ -78,9 +82,12 @@ pub(crate) async fn run<E, P, O, I>(
     } = registration;
     let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
     let pending_ping: PendingPing = Arc::default();
+    // The reader drops `reader_alive` when it ends, which the writer loop below notices.
+    let (reader_alive, reader_ended) = oneshot::channel::<()>();
     let reader = context.child("reader").spawn({
         let (peer, metrics, pending_ping) = (peer.clone(), metrics.clone(), pending_ping.clone());
-        move |context| {
+        move |context| async move {
+            let _alive = reader_alive;
             read(
                 context,
                 peer,
@@ -91,75 +98,73 @@ pub(crate) async fn run<E, P, O, I>(
                 pending_ping,
                 timers,
             )
+            .await;
         }
     });
-    let mut reader = reader.fuse();
+    let mut reader_ended = reader_ended.fuse();
     let mut stop = stop.fuse();
     let mut next_ping = context.current() + timers.ping_interval;
     let mut ping_nonce = 0u64;
-    let mut graceful = true;
-    loop {
+    let end = loop {
         let ping_due = context.sleep_until(next_ping).fuse();
         futures::pin_mut!(ping_due);
-        let first: Outbound = select_biased! {
-            _ = stop => break,
-            _ = reader => {
-                graceful = false;
-                break;
-            }
-            nonce = pongs.next() => {
-                let Some(nonce) = nonce else { break };
-                if sender.send(wire::encode_pong(nonce)).await.is_err() {
-                    graceful = false;
-                    break;
-                }
-                continue;
-            }
-            message = high.next() => match message { Some(message) => message, None => break },
-            message = low.next() => match message { Some(message) => message, None => break },
+        // What to write next: a pong, a ping, or a batch of queued messages.
+        let (outgoing, batch): (Vec<IoBufs>, Vec<Outbound>) = select_biased! {
+            _ = stop => break End::Stopped,
+            _ = reader_ended => break End::Failed,
+            nonce = pongs.next() => match nonce {
+                Some(nonce) => (vec![wire::encode_pong(nonce).into()], Vec::new()),
+                None => break End::Failed,
+            },
+            message = high.next() => match message {
+                Some(message) => take_batch(message, &mut high, &mut low),
+                None => break End::Stopped,
+            },
+            message = low.next() => match message {
+                Some(message) => take_batch(message, &mut high, &mut low),
+                None => break End::Stopped,
+            },
             _ = ping_due => {
                 ping_nonce += 1;
-                *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) = Some((ping_nonce, context.current()));
+                *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) =
+                    Some((ping_nonce, context.current()));
                 next_ping = context.current() + timers.ping_interval;
-                if sender.send(wire::encode_ping(ping_nonce)).await.is_err() {
-                    graceful = false;
-                    break;
-                }
-                continue;
+                (vec![wire::encode_ping(ping_nonce).into()], Vec::new())
             }
         };
-        // Take whatever else is queued, high priority first, into one write.
-        let mut batch = vec![first];
-        while batch.len() < MAX_BATCH {
-            match high.try_recv().ok().or_else(|| low.try_recv().ok()) {
-                Some(message) => batch.push(message),
-                None => break,
+        // The write itself gives way to a stop or a dead reader: a slow peer cannot hold a
+        // connection we want gone.
+        let written = {
+            let sending = sender.send_many(outgoing).fuse();
+            futures::pin_mut!(sending);
+            select_biased! {
+                _ = stop => Err(End::Stopped),
+                _ = reader_ended => Err(End::Failed),
+                result = sending => result.map_err(|_| End::Failed),
             }
-        }
-        let encoded: Vec<IoBufs> = batch
-            .iter()
-            .map(|(channel, payload)| wire::encode_data(*channel, payload.clone()))
-            .collect();
-        let fate = match sender.send_many(encoded).await {
-            Ok(()) => Fate::Sent,
-            Err(_) => Fate::DroppedDisconnected,
+        };
+        let fate = if written.is_ok() {
+            Fate::Sent
+        } else {
+            Fate::DroppedDisconnected
         };
         for (channel, payload) in &batch {
             metrics.message(*channel, fate, payload.len());
         }
-        if matches!(fate, Fate::DroppedDisconnected) {
-            graceful = false;
-            break;
+        if let Err(end) = written {
+            break end;
         }
-    }
+    };
+    // Nothing more is delivered from this peer once the connection is done with.
+    reader.abort();
+    lock(&directory).unregister(&peer, id);
     // Whatever is still queued will not be written: count it.
     high.close();
     low.close();
     while let Some((channel, payload)) = high.try_recv().ok().or_else(|| low.try_recv().ok()) {
         metrics.message(channel, Fate::DroppedDisconnected, payload.len());
     }
-    lock(&directory).unregister(&peer, id);
-    if graceful {
+    if matches!(end, End::Stopped) {
         // End with the stream's authenticated close, but never wait on a stuck peer for long.
         let closing = sender.close().fuse();
         let timeout = context.sleep(timers.close_timeout).fuse();
@@ -171,13 +176,42 @@ pub(crate) async fn run<E, P, O, I>(
     }
 }
 
+/// Why a connection's writer loop ended.
+enum End {
+    /// The directory ended it (removed, blocked, replaced): close cleanly.
+    Stopped,
+    /// The stream or the reader failed: just drop it.
+    Failed,
+}
+
+/// `first` and whatever else is queued, high priority first, up to [`MAX_BATCH`] messages,
+/// encoded for one write.
+fn take_batch(
+    first: Outbound,
+    high: &mut mpsc::Receiver<Outbound>,
+    low: &mut mpsc::Receiver<Outbound>,
+) -> (Vec<IoBufs>, Vec<Outbound>) {
+    let mut batch = vec![first];
+    while batch.len() < MAX_BATCH {
+        match high.try_recv().ok().or_else(|| low.try_recv().ok()) {
+            Some(message) => batch.push(message),
+            None => break,
+        }
+    }
+    let encoded = batch
+        .iter()
+        .map(|(channel, payload)| wire::encode_data(*channel, payload.clone()))
+        .collect();
+    (encoded, batch)
+}
+
 /// The reader: routes every message the peer sends until the connection fails.
 #[allow(clippy::too_many_arguments)]
 async fn read<E, P, I>(
     context: E,
     peer: P,
     mut receiver: Receiver<I>,
-    channels: InboundChannels<P>,
+    channels: InboundChannels<P, E>,
     metrics: Metrics,
     mut pongs: mpsc::Sender<u64>,
     pending_ping: PendingPing,
@@ -187,7 +221,6 @@ async fn read<E, P, I>(
     P: PublicKey,
     I: Stream,
 {
-    let mut quotas: BTreeMap<u64, RateLimiter<E>> = BTreeMap::new();
     let mut backlogs: BTreeMap<u64, mpsc::Sender<(P, commonware_runtime::IoBuf)>> = BTreeMap::new();
     loop {
         // A receive dropped by the timeout leaves the receiver unusable; the connection ends
@@ -223,10 +256,7 @@ async fn read<E, P, I>(
                     metrics.message(channel, Fate::UnknownChannel, payload.len());
                     return;
                 };
-                let quota = quotas.entry(channel).or_insert_with(|| {
-                    RateLimiter::direct_with_clock(inbound.quota, context.child("quota"))
-                });
-                if quota.check().is_err() {
+                if inbound.quota.check_key(&peer).is_err() {
                     metrics.message(channel, Fate::RateLimited, payload.len());
                     continue;
                 }

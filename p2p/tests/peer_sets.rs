@@ -63,8 +63,37 @@ fn blocked_peer_is_disconnected_and_refused_for_the_block_duration() {
     deterministic::Runner::seeded(3).start(|context| async move {
         let mut nodes = start_mesh(&context, 3).await;
         wait_for(&context, &[0, 1, 2], 2).await;
+        // Node 1 has messages on the way when node 0 blocks it.
+        let target = key(0).public_key();
+        for i in 0..100u32 {
+            nodes[1]
+                .sender
+                .send(
+                    Recipients::One(target.clone()),
+                    i.to_be_bytes().to_vec(),
+                    false,
+                )
+                .await
+                .unwrap();
+        }
         nodes[0].oracle.block(key(1).public_key()).await;
+        // Those messages are still queued at node 1 (no task ran since): none may arrive.
+        let received_at_block = metric(&context, "messages", 0, &["fate=\"received\""]);
         wait_for(&context, &[0], 1).await;
+        context.sleep(Duration::from_secs(1)).await;
+        assert_eq!(
+            metric(&context, "messages", 0, &["fate=\"received\""]),
+            received_at_block
+        );
+        let sent = nodes[1]
+            .sender
+            .send(Recipients::One(target.clone()), b"after".to_vec(), false)
+            .await
+            .unwrap();
+        assert!(
+            sent.is_empty(),
+            "node 1 has no connection to node 0 any more"
+        );
         // `Config::local` blocks for 60 s: node 1 keeps dialing and is refused.
         context.sleep(Duration::from_secs(50)).await;
         assert_eq!(connected(&context, 0), 1);
