@@ -129,7 +129,7 @@ impl<P: PublicKey, C: Clock> Sender<P, C> {
         };
         drop(directory);
         self.sends = self.sends.wrapping_add(1);
-        if self.sends % PRUNE_EVERY_SENDS == 0 {
+        if self.sends.is_multiple_of(PRUNE_EVERY_SENDS) {
             // Forget peers whose quota has fully replenished, so the map stays small.
             self.quota.retain_recent();
         }
