@@ -112,10 +112,12 @@ struct Nodes<E: Clock> {
     delivered_bytes: Arc<AtomicUsize>,
 }
 
-/// Per-peer quota of every channel: far above what the runs send, with a burst that covers a
-/// whole broadcast (commonware sizes its receive queues from the burst, allocated up front).
-fn quota() -> Quota {
-    Quota::per_second(NZU32!(1_000_000)).allow_burst(NZU32!(256))
+/// Per-peer quota of every channel for `n` peers: far above what the runs send, with a burst
+/// that covers a whole broadcast. commonware sizes its receive queues from the burst times the
+/// peers (allocated up front, and lossy when full), so the burst shrinks as peers grow.
+fn quota(n: usize) -> Quota {
+    let burst = (8192 / n).max(256) as u32;
+    Quota::per_second(NZU32!(1_000_000)).allow_burst(std::num::NonZeroU32::new(burst).unwrap())
 }
 
 /// Starts `n` nodes on `ports`, drains every receiver, and returns the senders.
@@ -139,8 +141,8 @@ async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]) ->
                 config.handshakes_per_ip = Quota::per_second(NZU32!(100_000));
                 config.max_concurrent_handshakes = 1024;
                 let (mut network, mut oracle) = Network::new(node.child("network"), config);
-                let (data_tx, data_rx) = network.register(DATA, quota(), 1 << 16);
-                let (probe_tx, probe_rx) = network.register(PROBE, quota(), 1 << 12);
+                let (data_tx, data_rx) = network.register(DATA, quota(n), 1 << 16);
+                let (probe_tx, probe_rx) = network.register(PROBE, quota(n), 1 << 12);
                 let set = (0..n).map(|j| (keys[j].clone(), address(j))).collect();
                 oracle.track(0, set).await;
                 network.start();
@@ -167,7 +169,8 @@ async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]) ->
                     address(i),
                     NZUsize!(n),
                     MAX_MESSAGE,
-                    NZUsize!(1024),
+                    // Its outbound mailbox; sized like the quota burst, by peers.
+                    std::num::NonZeroUsize::new((65_536 / n).max(1024)).unwrap(),
                 );
                 config.tracked_peer_sets = NZUsize!(1);
                 config.dial_frequency = Duration::from_millis(10);
@@ -176,8 +179,8 @@ async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]) ->
                 config.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(100_000));
                 config.max_concurrent_handshakes = NZU32!(1024);
                 let (mut network, mut oracle) = lookup::Network::new(node.child("network"), config);
-                let (data_tx, data_rx) = network.register(DATA, quota());
-                let (probe_tx, probe_rx) = network.register(PROBE, quota());
+                let (data_tx, data_rx) = network.register(DATA, quota(n));
+                let (probe_tx, probe_rx) = network.register(PROBE, quota(n));
                 let set: Vec<(Pk, Address)> = (0..n)
                     .map(|j| (keys[j].clone(), address(j).into()))
                     .collect();
@@ -228,10 +231,21 @@ async fn wait_for_mesh<E: Context>(context: &E, nodes: &mut Nodes<E>) {
     }
 }
 
-async fn wait_until<E: Clock>(context: &E, counter: &AtomicUsize, target: usize) {
-    while counter.load(Ordering::Relaxed) < target {
+/// Waits until `counter` reaches `target`, or stops growing for 10 s of wall time (a
+/// receive queue that drops when full can leave it short). Returns when it last grew.
+async fn wait_until<E: Clock>(context: &E, counter: &AtomicUsize, target: usize) -> Instant {
+    let (mut last, mut grew) = (counter.load(Ordering::Relaxed), Instant::now());
+    while last < target {
         context.sleep(Duration::from_millis(1)).await;
+        let now = counter.load(Ordering::Relaxed);
+        if now != last {
+            (last, grew) = (now, Instant::now());
+        } else if grew.elapsed() > Duration::from_secs(10) {
+            eprintln!("stalled at {last} of {target}");
+            break;
+        }
     }
+    grew
 }
 
 /// Full mesh of `ports.len()` nodes, then an all-to-all broadcast of 1 KiB messages.
@@ -259,12 +273,13 @@ async fn mesh_and_broadcast<E: Context>(
             expected += sender.send(None, message.clone()).await;
         }
     }
-    wait_until(&context, &nodes.delivered, expected).await;
-    let seconds = started.elapsed().as_secs_f64();
+    let finished = wait_until(&context, &nodes.delivered, expected).await;
+    let seconds = finished.duration_since(started).as_secs_f64();
+    let delivered = nodes.delivered.load(Ordering::Relaxed);
     Report {
         mesh_simulated_ms,
         mesh_wall_ms,
-        deliveries_per_second: expected as f64 / seconds,
+        deliveries_per_second: delivered as f64 / seconds,
         ..Report::default()
     }
 }
@@ -286,8 +301,8 @@ async fn point_to_point<E: Context>(context: E, which: Implementation, ports: Ve
             context.sleep(Duration::from_micros(100)).await;
         }
     }
-    wait_until(&context, &nodes.delivered, P2P_MESSAGES).await;
-    let seconds = started.elapsed().as_secs_f64();
+    let finished = wait_until(&context, &nodes.delivered, P2P_MESSAGES).await;
+    let seconds = finished.duration_since(started).as_secs_f64();
     Report {
         bytes_per_second: nodes.delivered_bytes.load(Ordering::Relaxed) as f64 / seconds,
         ..Report::default()
@@ -360,6 +375,9 @@ fn run_child(spec: &str) -> Report {
         .output()
         .expect("run child");
     let stdout = String::from_utf8_lossy(&output.stdout);
+    for line in String::from_utf8_lossy(&output.stderr).lines().filter(|l| l.contains("stalled")) {
+        eprintln!("{spec}: {line} (a receive queue dropped messages)");
+    }
     let line = stdout
         .lines()
         .find(|line| line.starts_with("REPORT "))
