@@ -375,7 +375,10 @@ fn run_child(spec: &str) -> Report {
         .output()
         .expect("run child");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    for line in String::from_utf8_lossy(&output.stderr).lines().filter(|l| l.contains("stalled")) {
+    for line in String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .filter(|l| l.contains("stalled"))
+    {
         eprintln!("{spec}: {line} (a receive queue dropped messages)");
     }
     let line = stdout

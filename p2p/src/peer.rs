@@ -30,6 +30,10 @@ use std::{
 /// Most messages one write takes from the queues.
 const MAX_BATCH: usize = 256;
 
+/// Payload bytes after which a write takes no more messages: large enough to amortize the
+/// write, small enough that its buffer is reused by the allocator rather than mapped anew.
+const MAX_BATCH_BYTES: usize = 256 * 1024;
+
 /// Pongs waiting to be sent; a peer pinging faster than we answer loses pongs, not memory.
 const PONG_QUEUE: usize = 8;
 
@@ -184,17 +188,21 @@ enum End {
     Failed,
 }
 
-/// `first` and whatever else is queued, high priority first, up to [`MAX_BATCH`] messages,
-/// encoded for one write.
+/// `first` and whatever else is queued, high priority first, up to [`MAX_BATCH`] messages or
+/// [`MAX_BATCH_BYTES`], encoded for one write.
 fn take_batch(
     first: Outbound,
     high: &mut mpsc::Receiver<Outbound>,
     low: &mut mpsc::Receiver<Outbound>,
 ) -> (Vec<IoBufs>, Vec<Outbound>) {
+    let mut bytes = first.1.len();
     let mut batch = vec![first];
-    while batch.len() < MAX_BATCH {
+    while batch.len() < MAX_BATCH && bytes < MAX_BATCH_BYTES {
         match high.try_recv().ok().or_else(|| low.try_recv().ok()) {
-            Some(message) => batch.push(message),
+            Some(message) => {
+                bytes += message.1.len();
+                batch.push(message);
+            }
             None => break,
         }
     }
