@@ -38,6 +38,8 @@
 //! `handshakes{direction,outcome,reason}`; `dials{outcome}`;
 //! `messages{channel,fate}` with fates `sent`, `received`, `rate_limited`, `dropped_full`,
 //! `dropped_disconnected`, `unknown_channel`; `bytes{channel,fate}`; `rtt_seconds`.
+//! `sent` means handed to the stream: a connection cut afterwards can still lose it on the
+//! wire, which the stream reports to neither side.
 //!
 //! # Example
 //!

@@ -135,7 +135,8 @@ fn stranger_is_refused_before_any_signature_check() {
 }
 
 #[test]
-fn simultaneous_dials_leave_one_connection_each() {
+fn two_peers_end_with_exactly_one_connection_each() {
+    // (The rule that resolves two simultaneous connections is tested in `directory`.)
     for seed in 0..5 {
         deterministic::Runner::seeded(seed).start(|context| async move {
             let _nodes = start_mesh(&context, 2).await;
