@@ -19,6 +19,7 @@ pub(crate) struct Metrics {
     messages: CounterFamily<Labels>,
     bytes: CounterFamily<Labels>,
     rtt_seconds: Histogram,
+    connections_closed: CounterFamily<Labels>,
 }
 
 /// What happened to a message, for the `messages` counter.
@@ -60,6 +61,10 @@ impl Metrics {
             dials: context.family("dials", "outbound dials by outcome"),
             messages: context.family("messages", "channel messages by channel and fate"),
             bytes: context.family("bytes", "channel payload bytes sent and received"),
+            connections_closed: context.family(
+                "connections_closed",
+                "ended connections by reason (stopped by the node, or the stream's or reader's failure)",
+            ),
             rtt_seconds: context.histogram(
                 "rtt_seconds",
                 "ping round-trip times",
@@ -98,6 +103,12 @@ impl Metrics {
         if matches!(fate, Fate::Sent | Fate::Received) {
             self.bytes.get_or_create(&labels).inc_by(bytes as u64);
         }
+    }
+
+    pub(crate) fn connection_closed(&self, reason: &'static str) {
+        self.connections_closed
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc();
     }
 
     pub(crate) fn rtt(&self, seconds: f64) {

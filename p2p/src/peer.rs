@@ -86,13 +86,12 @@ pub(crate) async fn run<E, P, O, I>(
     } = registration;
     let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
     let pending_ping: PendingPing = Arc::default();
-    // The reader drops `reader_alive` when it ends, which the writer loop below notices.
-    let (reader_alive, reader_ended) = oneshot::channel::<()>();
+    // The reader reports why it ended, which the writer loop below notices.
+    let (reader_alive, reader_ended) = oneshot::channel::<&'static str>();
     let reader = context.child("reader").spawn({
         let (peer, metrics, pending_ping) = (peer.clone(), metrics.clone(), pending_ping.clone());
         move |context| async move {
-            let _alive = reader_alive;
-            read(
+            let reason = read(
                 context,
                 peer,
                 receiver,
@@ -103,6 +102,7 @@ pub(crate) async fn run<E, P, O, I>(
                 timers,
             )
             .await;
+            let _ = reader_alive.send(reason);
         }
     });
     let mut reader_ended = reader_ended.fuse();
@@ -115,10 +115,10 @@ pub(crate) async fn run<E, P, O, I>(
         // What to write next: a pong, a ping, or a batch of queued messages.
         let (outgoing, batch): (Vec<IoBufs>, Vec<Outbound>) = select_biased! {
             _ = stop => break End::Stopped,
-            _ = reader_ended => break End::Failed,
+            reason = reader_ended => break End::Failed(reason.unwrap_or("reader_stopped")),
             nonce = pongs.next() => match nonce {
                 Some(nonce) => (vec![wire::encode_pong(nonce).into()], Vec::new()),
-                None => break End::Failed,
+                None => break End::Failed("pong_queue_closed"),
             },
             message = high.next() => match message {
                 Some(message) => take_batch(message, &mut high, &mut low),
@@ -143,8 +143,8 @@ pub(crate) async fn run<E, P, O, I>(
             futures::pin_mut!(sending);
             select_biased! {
                 _ = stop => Err(End::Stopped),
-                _ = reader_ended => Err(End::Failed),
-                result = sending => result.map_err(|_| End::Failed),
+                reason = reader_ended => Err(End::Failed(reason.unwrap_or("reader_stopped"))),
+                result = sending => result.map_err(|error| End::Failed(error.reason())),
             }
         };
         let fate = if written.is_ok() {
@@ -161,6 +161,10 @@ pub(crate) async fn run<E, P, O, I>(
     };
     // Nothing more is delivered from this peer once the connection is done with.
     reader.abort();
+    metrics.connection_closed(match end {
+        End::Stopped => "stopped",
+        End::Failed(reason) => reason,
+    });
     lock(&directory).unregister(&peer, id);
     // Whatever is still queued will not be written: count it.
     high.close();
@@ -184,8 +188,8 @@ pub(crate) async fn run<E, P, O, I>(
 enum End {
     /// The directory ended it (removed, blocked, replaced): close cleanly.
     Stopped,
-    /// The stream or the reader failed: just drop it.
-    Failed,
+    /// The stream or the reader failed, for this reason: just drop it.
+    Failed(&'static str),
 }
 
 /// `first` and whatever else is queued, high priority first, up to [`MAX_BATCH`] messages or
@@ -213,7 +217,7 @@ fn take_batch(
     (encoded, batch)
 }
 
-/// The reader: routes every message the peer sends until the connection fails.
+/// The reader: routes every message the peer sends until the connection fails; returns why.
 #[allow(clippy::too_many_arguments)]
 async fn read<E, P, I>(
     context: E,
@@ -224,7 +228,8 @@ async fn read<E, P, I>(
     mut pongs: mpsc::Sender<u64>,
     pending_ping: PendingPing,
     timers: Timers,
-) where
+) -> &'static str
+where
     E: Context,
     P: PublicKey,
     I: Stream,
@@ -239,12 +244,15 @@ async fn read<E, P, I>(
             futures::pin_mut!(receiving, silence);
             select_biased! {
                 received = receiving => received,
-                _ = silence => return,
+                _ = silence => return "silence",
             }
         };
-        let Ok(message) = received else { return };
+        let message = match received {
+            Ok(message) => message,
+            Err(error) => return error.reason(),
+        };
         match wire::decode(message) {
-            Err(_) => return,
+            Err(_) => return "malformed",
             Ok(Message::Ping(nonce)) => {
                 // A full pong queue means the peer pings too fast: drop the pong.
                 let _ = pongs.try_send(nonce);
@@ -262,7 +270,7 @@ async fn read<E, P, I>(
             Ok(Message::Data { channel, payload }) => {
                 let Some(inbound) = channels.get(&channel) else {
                     metrics.message(channel, Fate::UnknownChannel, payload.len());
-                    return;
+                    return "unknown_channel";
                 };
                 if inbound.quota.check_key(&peer).is_err() {
                     metrics.message(channel, Fate::RateLimited, payload.len());

@@ -57,6 +57,7 @@ fn silent_connection_is_closed() {
         let before = metric(&context, "handshakes", 1, &["outcome=\"ok\""]);
         context.sleep(Duration::from_secs(10)).await;
         assert!(metric(&context, "handshakes", 1, &["outcome=\"ok\""]) >= before + 2);
+        assert!(metric(&context, "connections_closed", 1, &["reason=\"silence\""]) >= 2);
     });
 }
 

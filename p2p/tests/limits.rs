@@ -171,6 +171,15 @@ fn message_on_an_unknown_channel_ends_the_connection() {
         );
         // The connection ended; the dialers connected again with a new handshake.
         assert!(metric(&context, "handshakes", 1, &["outcome=\"ok\""]) > handshakes_before);
+        assert_eq!(
+            metric(
+                &context,
+                "connections_closed",
+                1,
+                &["reason=\"unknown_channel\""]
+            ),
+            1
+        );
     });
 }
 
@@ -217,6 +226,14 @@ fn oversized_messages_are_refused_locally_and_end_the_connection_remotely() {
             "reconnected after the cut"
         );
         assert_eq!(metric(&context, "messages", 1, &["fate=\"received\""]), 0);
+        assert!(
+            metric(
+                &context,
+                "connections_closed",
+                1,
+                &["reason=\"message_too_large\""]
+            ) >= 1
+        );
     });
 }
 
