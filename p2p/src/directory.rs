@@ -38,10 +38,15 @@ pub(crate) struct Registration {
 struct Connection {
     id: u64,
     dialed: bool,
+    /// When it was registered: a connection that ends soon after counts as a failed dial.
+    since: SystemTime,
     lanes: Lanes,
     /// Dropping it tells the peer actor to end the connection.
     _stop: oneshot::Sender<()>,
 }
+
+/// How long a connection must live for its peer's dial backoff to reset.
+pub(crate) const STABLE_CONNECTION: Duration = Duration::from_secs(5);
 
 /// Why a connection was not registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,7 +202,6 @@ impl<P: PublicKey> Directory<P> {
                 return Err(Refusal::Duplicate);
             }
         }
-        self.schedule.succeeded(&peer);
         let (high_tx, high) = mpsc::channel(self.lane_capacity);
         let (low_tx, low) = mpsc::channel(self.lane_capacity);
         let (stop_tx, stop) = oneshot::channel();
@@ -206,6 +210,7 @@ impl<P: PublicKey> Directory<P> {
         let connection = Connection {
             id,
             dialed,
+            since: now,
             lanes: Lanes {
                 high: high_tx,
                 low: low_tx,
@@ -224,14 +229,27 @@ impl<P: PublicKey> Directory<P> {
     }
 
     /// Forgets the connection `id` to `peer` when it ends (a newer one is left alone).
-    pub(crate) fn unregister(&mut self, peer: &P, id: u64) {
-        if self
-            .connections
-            .get(peer)
-            .is_some_and(|connection| connection.id == id)
-        {
-            self.connections.remove(peer);
-            self.update_gauge();
+    ///
+    /// A connection that lived at least [`STABLE_CONNECTION`] resets the peer's dial backoff;
+    /// one that ended sooner counts as a failure, so a peer that drops every connection at once
+    /// is not redialed (with a full handshake on both sides) every dial interval.
+    pub(crate) fn unregister(
+        &mut self,
+        peer: &P,
+        id: u64,
+        now: SystemTime,
+        rng: &mut impl rand_core::Rng,
+    ) {
+        let Some(connection) = self.connections.get(peer).filter(|c| c.id == id) else {
+            return;
+        };
+        let lived = now.duration_since(connection.since).unwrap_or_default();
+        self.connections.remove(peer);
+        self.update_gauge();
+        if lived >= STABLE_CONNECTION {
+            self.schedule.succeeded(peer);
+        } else {
+            self.schedule.failed(peer.clone(), now, rng);
         }
     }
 
@@ -363,15 +381,36 @@ mod tests {
 
     #[test]
     fn stale_connection_end_does_not_remove_its_replacement() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
         let mut directory = directory(1);
         directory.track(1, vec![(key(2), addr(2))]);
         let old = directory.register(key(2), false, UNIX_EPOCH).unwrap();
-        directory.unregister(&key(2), old.id);
+        directory.unregister(&key(2), old.id, UNIX_EPOCH, &mut rng);
         let new = directory.register(key(2), false, UNIX_EPOCH).unwrap();
-        directory.unregister(&key(2), old.id);
+        directory.unregister(&key(2), old.id, UNIX_EPOCH, &mut rng);
         assert_eq!(directory.connected_count(), 1);
-        directory.unregister(&key(2), new.id);
+        directory.unregister(&key(2), new.id, UNIX_EPOCH, &mut rng);
         assert_eq!(directory.connected_count(), 0);
+    }
+
+    #[test]
+    fn short_lived_connection_backs_off_and_a_stable_one_resets() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
+        let mut directory = directory(1);
+        directory.track(1, vec![(key(2), addr(2))]);
+        let start = UNIX_EPOCH + Duration::from_secs(100);
+        let first = directory.register(key(2), true, start).unwrap();
+        directory.unregister(&key(2), first.id, start + Duration::from_secs(1), &mut rng);
+        assert!(
+            directory
+                .take_dials(start + Duration::from_secs(1))
+                .is_empty(),
+            "a connection that died at once is not redialed at once"
+        );
+        let later = start + Duration::from_secs(60);
+        let second = directory.register(key(2), true, later).unwrap();
+        directory.unregister(&key(2), second.id, later + STABLE_CONNECTION, &mut rng);
+        assert_eq!(directory.take_dials(later + STABLE_CONNECTION).len(), 1);
     }
 
     use rand_core::SeedableRng;

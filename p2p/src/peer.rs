@@ -60,7 +60,7 @@ type PendingPing = Arc<Mutex<Option<(u64, SystemTime)>>>;
 
 /// Runs the connection until it ends, then unregisters it.
 pub(crate) async fn run<E, P, O, I>(
-    context: E,
+    mut context: E,
     peer: Peer<P, E>,
     mut sender: Sender<O>,
     receiver: Receiver<I>,
@@ -165,7 +165,8 @@ pub(crate) async fn run<E, P, O, I>(
         End::Stopped => "stopped",
         End::Failed(reason) => reason,
     });
-    lock(&directory).unregister(&peer, id);
+    let now = context.current();
+    lock(&directory).unregister(&peer, id, now, &mut context);
     // Whatever is still queued will not be written: count it.
     high.close();
     low.close();
