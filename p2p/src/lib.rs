@@ -12,7 +12,9 @@
 //!
 //! - **One connection per peer.** Of two peers, the one with the smaller key dials; the other
 //!   dials only after a grace period. If both connections exist anyway, both sides keep the
-//!   one dialed by the smaller key ([`duplicate`]).
+//!   one dialed by the smaller key ([`duplicate`]). Messages queued on the connection that is
+//!   closed are not moved to the survivor: they are counted as `dropped_disconnected`. A
+//!   connection that ends within 5 s counts as a failed dial, so it is retried with backoff.
 //! - **Dialing.** Every `dial_interval`, missing peers are dialed in an order shuffled by the
 //!   runtime's RNG, with per-peer exponential backoff and jitter ([`dial_schedule`]).
 //! - **Listening.** Before any crypto: a per-IP handshake rate and a cap on concurrent
