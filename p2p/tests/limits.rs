@@ -263,24 +263,10 @@ fn stopping_the_network_leaves_no_task_running() {
 #[test]
 fn handshakes_over_the_per_ip_rate_are_refused_before_any_crypto() {
     deterministic::Runner::seeded(7).start(|context| async move {
-        let set = peer_set(0..6);
         let strict = |config: &mut palisade_p2p::Config<Key>| {
             config.handshakes_per_ip = Quota::per_minute(NonZeroU32::new(2).unwrap());
         };
-        let _guarded = start_node_with(
-            &context,
-            0,
-            &set,
-            Setup {
-                configure: strict,
-                ..Setup::new(0)
-            },
-        )
-        .await;
-        let mut others = Vec::new();
-        for index in 1..6 {
-            others.push(start_node(&context, index, &set, open_quota(), 10).await);
-        }
+        let _nodes = start_guarded(&context, 6, strict).await;
         context.sleep(Duration::from_secs(5)).await;
         // Every peer shares 127.0.0.1: two handshakes a minute get through.
         assert!(metric(&context, "handshakes", 0, &["reason=\"rate_limited\""]) > 0);
@@ -299,22 +285,8 @@ fn handshakes_over_the_per_ip_rate_are_refused_before_any_crypto() {
 #[test]
 fn handshakes_over_the_concurrency_cap_are_refused() {
     deterministic::Runner::seeded(8).start(|context| async move {
-        let set = peer_set(0..8);
         let narrow = |config: &mut palisade_p2p::Config<Key>| config.max_concurrent_handshakes = 1;
-        let _guarded = start_node_with(
-            &context,
-            0,
-            &set,
-            Setup {
-                configure: narrow,
-                ..Setup::new(0)
-            },
-        )
-        .await;
-        let mut others = Vec::new();
-        for index in 1..8 {
-            others.push(start_node(&context, index, &set, open_quota(), 10).await);
-        }
+        let _nodes = start_guarded(&context, 8, narrow).await;
         context.sleep(Duration::from_secs(5)).await;
         assert!(
             metric(
@@ -327,4 +299,30 @@ fn handshakes_over_the_concurrency_cap_are_refused() {
         // The refused peers retry; all get through in the end.
         wait_for(&context, &[0], 7).await;
     });
+}
+
+/// Starts node 0 with `configure` applied and nodes `1..n` with the defaults, all tracking
+/// each other.
+async fn start_guarded(
+    context: &deterministic::Context,
+    n: usize,
+    configure: fn(&mut palisade_p2p::Config<Key>),
+) -> Vec<Node> {
+    let set = peer_set(0..n);
+    let mut nodes = vec![
+        start_node_with(
+            context,
+            0,
+            &set,
+            Setup {
+                configure,
+                ..Setup::new(0)
+            },
+        )
+        .await,
+    ];
+    for index in 1..n {
+        nodes.push(start_node(context, index, &set, open_quota(), 10).await);
+    }
+    nodes
 }
