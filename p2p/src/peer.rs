@@ -32,7 +32,13 @@ const MAX_BATCH: usize = 256;
 
 /// Payload bytes after which a write takes no more messages: large enough to amortize the
 /// write, small enough that its buffer is reused by the allocator rather than mapped anew.
-const MAX_BATCH_BYTES: usize = 256 * 1024;
+const MAX_BATCH_BYTES: usize = 128 * 1024;
+
+/// Bytes the reader routes before it lets other tasks run. A peer that keeps its connection
+/// full would otherwise keep the reader busy for as long as the stream has buffered data,
+/// while the application's receivers (and every other connection) wait, and the messages
+/// routed meanwhile pile up in the backlogs.
+const READ_BYTES_BEFORE_YIELD: usize = 16 * 1024;
 
 /// Pongs waiting to be sent; a peer pinging faster than we answer loses pongs, not memory.
 const PONG_QUEUE: usize = 8;
@@ -236,7 +242,12 @@ where
     I: Stream,
 {
     let mut backlogs: BTreeMap<u64, mpsc::Sender<(P, commonware_runtime::IoBuf)>> = BTreeMap::new();
+    let mut read_since_yield = 0;
     loop {
+        if read_since_yield >= READ_BYTES_BEFORE_YIELD {
+            read_since_yield = 0;
+            yield_now().await;
+        }
         // A receive dropped by the timeout leaves the receiver unusable; the connection ends
         // then anyway.
         let silence = context.sleep(timers.max_silence).fuse();
@@ -252,6 +263,7 @@ where
             Ok(message) => message,
             Err(error) => return error.reason(),
         };
+        read_since_yield += message.len();
         match wire::decode(message) {
             Err(_) => return "malformed",
             Ok(Message::Ping(nonce)) => {
@@ -290,4 +302,19 @@ where
             }
         }
     }
+}
+
+/// Lets every other ready task run once before this one continues.
+async fn yield_now() {
+    let mut yielded = false;
+    futures::future::poll_fn(|cx| {
+        if yielded {
+            std::task::Poll::Ready(())
+        } else {
+            yielded = true;
+            cx.waker().wake_by_ref();
+            std::task::Poll::Pending
+        }
+    })
+    .await;
 }
