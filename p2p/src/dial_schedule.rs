@@ -4,6 +4,11 @@
 //! `d = min(initial * 2^(n-1), max)`. The jitter keeps peers that failed together (a restart,
 //! a partition healing) from redialing in lockstep. A success resets the peer. Time and
 //! randomness come from the caller, so the schedule replays exactly under the simulator.
+//!
+//! Time is the runtime's wall clock, which may be stepped backwards (NTP, a VM resume). A peer
+//! whose last failure appears to lie in the future is due at once: waiting for the clock to
+//! catch up would stall its redials for as long as the jump, while an early redial costs one
+//! dial and its failure starts the next wait from the new time (the doubling goes on).
 
 use rand_core::Rng;
 use std::{collections::BTreeMap, time::Duration, time::SystemTime};
@@ -19,6 +24,7 @@ pub struct DialSchedule<P: Ord> {
 #[derive(Clone, Copy, Debug)]
 struct Backoff {
     failures: u32,
+    failed_at: SystemTime,
     not_before: SystemTime,
 }
 
@@ -36,16 +42,18 @@ impl<P: Ord> DialSchedule<P> {
     pub fn is_due(&self, peer: &P, now: SystemTime) -> bool {
         self.peers
             .get(peer)
-            .is_none_or(|backoff| backoff.not_before <= now)
+            .is_none_or(|backoff| backoff.not_before <= now || now < backoff.failed_at)
     }
 
     /// Records a failed dial of `peer` at `now`; returns how long it must wait.
     pub fn failed(&mut self, peer: P, now: SystemTime, rng: &mut impl Rng) -> Duration {
         let backoff = self.peers.entry(peer).or_insert(Backoff {
             failures: 0,
+            failed_at: now,
             not_before: now,
         });
         backoff.failures = backoff.failures.saturating_add(1);
+        backoff.failed_at = now;
         let doublings = backoff.failures - 1;
         let ceiling = if doublings >= 32 {
             self.max
@@ -129,6 +137,28 @@ mod tests {
         schedule.succeeded(&1);
         assert!(schedule.is_due(&1, start));
         assert!(schedule.failed(1u8, start, &mut rng) <= SECOND);
+    }
+
+    #[test]
+    fn clock_stepped_back_makes_the_peer_due_and_the_backoff_goes_on() {
+        let mut schedule = DialSchedule::new(SECOND, 60 * SECOND);
+        let mut rng = ChaCha20Rng::seed_from_u64(6);
+        let start = UNIX_EPOCH + 1000 * SECOND;
+        schedule.failed(1u8, start, &mut rng);
+        schedule.failed(1u8, start, &mut rng);
+        let stepped_back = start - 600 * SECOND;
+        assert!(
+            !schedule.is_due(&1, start),
+            "still waiting at the failure time"
+        );
+        assert!(
+            schedule.is_due(&1, stepped_back),
+            "a jump back must not stall redials"
+        );
+        let third = schedule.failed(1u8, stepped_back, &mut rng);
+        assert!(third >= 2 * SECOND && third <= 4 * SECOND, "{third:?}");
+        assert!(!schedule.is_due(&1, stepped_back));
+        assert!(schedule.is_due(&1, stepped_back + third));
     }
 
     #[test]
