@@ -1,0 +1,176 @@
+//! A runtime context for one simulated node: the runtime's own context for tasks, time,
+//! metrics and randomness, with the node's simulated network in place of the runtime's.
+//!
+//! Code generic over the runtime's traits (palisade-p2p's `Network::new(context, ..)`) runs
+//! on a node by taking this context; every task it spawns gets the same network, so the
+//! node's listener, dialer and peers all live at the node's address.
+
+use crate::NodeNetwork;
+use commonware_runtime::{
+    Clock, Error, Handle, Metrics, Name, Spawner, Supervisor,
+    signal::Signal,
+    telemetry::metrics::{Metric, Registered},
+};
+use rand_core::{CryptoRng, TryCryptoRng, TryRng};
+use std::{
+    convert::Infallible,
+    future::Future,
+    net::SocketAddr,
+    time::{Duration, SystemTime},
+};
+
+/// The context of one simulated node.
+pub struct Context<E> {
+    inner: E,
+    network: NodeNetwork<E>,
+}
+
+impl<E> Context<E> {
+    /// `inner` with `network` as its network.
+    pub fn new(inner: E, network: NodeNetwork<E>) -> Self {
+        Self { inner, network }
+    }
+
+    /// The node's network.
+    pub fn network(&self) -> &NodeNetwork<E> {
+        &self.network
+    }
+
+    /// The runtime context underneath.
+    pub fn inner(&self) -> &E {
+        &self.inner
+    }
+}
+
+impl<E: Supervisor> Supervisor for Context<E> {
+    fn name(&self) -> Name {
+        self.inner.name()
+    }
+
+    fn child(&self, label: &'static str) -> Self {
+        Self {
+            inner: self.inner.child(label),
+            network: self.network.clone(),
+        }
+    }
+
+    fn with_attribute(self, key: &'static str, value: impl std::fmt::Display) -> Self {
+        Self {
+            inner: self.inner.with_attribute(key, value),
+            network: self.network,
+        }
+    }
+}
+
+impl<E: Spawner> Spawner for Context<E> {
+    fn shared(self, blocking: bool) -> Self {
+        Self {
+            inner: self.inner.shared(blocking),
+            network: self.network,
+        }
+    }
+
+    fn dedicated(self) -> Self {
+        Self {
+            inner: self.inner.dedicated(),
+            network: self.network,
+        }
+    }
+
+    fn spawn<F, Fut, T>(self, f: F) -> Handle<T>
+    where
+        F: FnOnce(Self) -> Fut + Send + 'static,
+        Fut: Future<Output = T> + Send + 'static,
+        T: Send + 'static,
+    {
+        let network = self.network;
+        self.inner.spawn(move |inner| f(Self { inner, network }))
+    }
+
+    fn stop(
+        self,
+        value: i32,
+        timeout: Option<Duration>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.inner.stop(value, timeout)
+    }
+
+    fn stopped(&self) -> Signal {
+        self.inner.stopped()
+    }
+}
+
+impl<E: Metrics> Metrics for Context<E> {
+    fn register<N: Into<String>, H: Into<String>, M: Metric>(
+        &self,
+        name: N,
+        help: H,
+        metric: M,
+    ) -> Registered<M> {
+        self.inner.register(name, help, metric)
+    }
+
+    fn encode(&self) -> String {
+        self.inner.encode()
+    }
+}
+
+impl<E: Clock> governor::clock::Clock for Context<E> {
+    type Instant = SystemTime;
+
+    fn now(&self) -> SystemTime {
+        self.inner.current()
+    }
+}
+
+impl<E: Clock> governor::clock::ReasonablyRealtime for Context<E> {}
+
+impl<E: Clock> Clock for Context<E> {
+    fn current(&self) -> SystemTime {
+        self.inner.current()
+    }
+
+    fn sleep(&self, duration: Duration) -> impl Future<Output = ()> + Send + 'static + use<E> {
+        self.inner.sleep(duration)
+    }
+
+    fn sleep_until(
+        &self,
+        deadline: SystemTime,
+    ) -> impl Future<Output = ()> + Send + 'static + use<E> {
+        self.inner.sleep_until(deadline)
+    }
+}
+
+impl<E: Clock + CryptoRng + Send + 'static> commonware_runtime::Network for Context<E> {
+    type Listener = crate::socket::Listener;
+
+    async fn bind(&self, socket: SocketAddr) -> Result<Self::Listener, Error> {
+        self.network.bind(socket).await
+    }
+
+    async fn dial(
+        &self,
+        socket: SocketAddr,
+    ) -> Result<(crate::socket::Sink, crate::socket::Stream), Error> {
+        self.network.dial(socket).await
+    }
+}
+
+impl<E: TryRng<Error = Infallible>> TryRng for Context<E> {
+    type Error = Infallible;
+
+    fn try_next_u32(&mut self) -> Result<u32, Infallible> {
+        self.inner.try_next_u32()
+    }
+
+    fn try_next_u64(&mut self) -> Result<u64, Infallible> {
+        self.inner.try_next_u64()
+    }
+
+    fn try_fill_bytes(&mut self, dst: &mut [u8]) -> Result<(), Infallible> {
+        self.inner.try_fill_bytes(dst)
+    }
+}
+
+impl<E: TryCryptoRng<Error = Infallible>> TryCryptoRng for Context<E> {}

@@ -1,0 +1,43 @@
+//! A deterministic simulated network that runs palisade's real stream and p2p code over
+//! links with latency, jitter, bandwidth limits and faults.
+//!
+//! # Design
+//!
+//! - [`Network`] is the whole simulated network. Each node is added with its own IP address
+//!   and gets a [`NodeNetwork`]: an implementation of `commonware_runtime::Network` (bind,
+//!   dial, accept, sink, stream) for that node. [`Context`] wraps a runtime context so that
+//!   everything spawned on a node uses the node's network; palisade-p2p runs on it unchanged.
+//! - A connection is two pipes, one each way: each write becomes readable
+//!   after the link's latency plus jitter, paced by the sender's uplink and the receiver's
+//!   downlink ([`Bandwidth`]), never reordered. A pipe holds at most
+//!   [`Config::window_bytes`] before the writer waits, so memory per connection is bounded
+//!   whatever the reader does.
+//! - Faults: partitions (dials across fail; connections across are cut), crash and restart of
+//!   a node (its listeners close, its connections are cut; stopping its tasks is the
+//!   caller's), and resets of random connections.
+//! - Ports: each node has its own ephemeral ports, reused once a connection is gone, so a run
+//!   can make any number of connections over time.
+//!
+//! # Determinism
+//!
+//! Time comes from the runtime's clock, randomness (jitter, which connection to reset) from
+//! its RNG, and every map is ordered. On `commonware_runtime::deterministic` the same seed
+//! and the same scenario give the same run; [`Network::digest`] hashes every write
+//! (connection, direction, due time, bytes), and together with the runtime's auditor state it
+//! is the run's fingerprint.
+//!
+//! # Not modelled
+//!
+//! Packet loss and retransmission (a connection is reliable until it is cut), congestion
+//! control, and the TCP handshake beyond one round trip for a dial.
+
+mod context;
+mod link;
+mod network;
+mod pipe;
+mod socket;
+
+pub use context::Context;
+pub use link::{Bandwidth, Link};
+pub use network::{Config, EPHEMERAL_PORTS, Error, Network, NodeNetwork, Stats};
+pub use socket::{Listener, Sink, Stream};
