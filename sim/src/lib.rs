@@ -26,6 +26,41 @@
 //! (connection, direction, due time, bytes), and together with the runtime's auditor state it
 //! is the run's fingerprint.
 //!
+//! # Example
+//!
+//! ```
+//! use commonware_runtime::{
+//!     Clock as _, Listener as _, Network as _, Runner as _, Sink as _, Stream as _,
+//!     Supervisor as _, deterministic,
+//! };
+//! use palisade_sim::{Config, Link, Network};
+//! use std::{net::SocketAddr, time::Duration};
+//!
+//! deterministic::Runner::seeded(7).start(|context| async move {
+//!     let config = Config {
+//!         default_link: Link::new(Duration::from_millis(40), Duration::ZERO),
+//!         ..Config::default()
+//!     };
+//!     let network = Network::new(context.child("sim"), config);
+//!     let london = network.add_node([10, 0, 0, 1].into()).unwrap();
+//!     let tokyo = network.add_node([10, 0, 0, 2].into()).unwrap();
+//!     let mut listener = tokyo.bind(SocketAddr::from(([10, 0, 0, 2], 9000))).await.unwrap();
+//!
+//!     let start = context.current();
+//!     let (mut sink, _stream) = london.dial(listener.local_addr().unwrap()).await.unwrap();
+//!     let (_from, _sink, mut stream) = listener.accept().await.unwrap();
+//!     sink.send(b"konnichiwa".to_vec()).await.unwrap();
+//!     stream.recv(10).await.unwrap();
+//!     // One round trip to connect, one way for the bytes.
+//!     let elapsed = context.current().duration_since(start).unwrap();
+//!     assert!(elapsed >= Duration::from_millis(120));
+//!
+//!     // Wherever two groups cannot reach each other, their connections are cut.
+//!     assert_eq!(network.partition(&[vec![[10, 0, 0, 1].into()]]).unwrap(), 1);
+//!     assert!(stream.recv(1).await.is_err());
+//! });
+//! ```
+//!
 //! # Not modelled
 //!
 //! Packet loss and retransmission (a connection is reliable until it is cut), congestion

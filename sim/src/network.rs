@@ -43,6 +43,9 @@ pub struct Config {
     /// Bytes one direction of a connection holds in flight before the writer waits: the
     /// socket buffers. It bounds the memory of a connection whose reader is slow.
     pub window_bytes: usize,
+    /// Dialed connections a listener holds before it accepts them (the listen backlog);
+    /// dials beyond it are refused, so an unread listener costs bounded memory.
+    pub accept_backlog: usize,
     /// How long a dial towards a node it cannot reach (partitioned) takes to fail; a dial
     /// towards a node that is down or not listening fails after one round trip.
     pub unreachable_dial_delay: Duration,
@@ -54,6 +57,7 @@ impl Default for Config {
             default_link: Link::default(),
             default_bandwidth: Bandwidth::UNLIMITED,
             window_bytes: 256 * 1024,
+            accept_backlog: 1024,
             unreachable_dial_delay: Duration::from_secs(3),
         }
     }
@@ -78,7 +82,7 @@ pub enum Error {
 pub struct Stats {
     /// Dials that connected.
     pub dials_connected: u64,
-    /// Dials that found the node down or not listening.
+    /// Dials that found the node down, not listening, or its listen backlog full.
     pub dials_refused: u64,
     /// Dials across a partition.
     pub dials_unreachable: u64,
@@ -114,6 +118,8 @@ pub(crate) type Accepted = (SocketAddr, Sink, Stream);
 struct Listening {
     id: u64,
     accepted: mpsc::UnboundedSender<Accepted>,
+    /// Dialed and not yet accepted; at most the accept backlog.
+    queued: usize,
 }
 
 pub(crate) struct State {
@@ -209,9 +215,17 @@ impl State {
         } else if self.listeners.contains_key(&address) {
             return Err(commonware_runtime::Error::BindFailed);
         }
+        // Bounded by `queued`, counted here rather than by the channel.
         let (accepted, incoming) = mpsc::unbounded();
         let id = self.next_id();
-        self.listeners.insert(address, Listening { id, accepted });
+        self.listeners.insert(
+            address,
+            Listening {
+                id,
+                accepted,
+                queued: 0,
+            },
+        );
         Ok((id, address, incoming))
     }
 
@@ -257,10 +271,11 @@ impl State {
             self.stats.dials_unreachable += 1;
             return Err(Refusal::Unreachable);
         }
+        let backlog = self.config.accept_backlog;
         let listening = self
             .listeners
             .get(&to)
-            .is_some_and(|listening| !listening.accepted.is_closed());
+            .is_some_and(|listening| !listening.accepted.is_closed() && listening.queued < backlog);
         if !self.is_up(to.ip()) || !listening {
             self.stats.dials_refused += 1;
             return Err(Refusal::Refused);
@@ -304,13 +319,23 @@ impl State {
         );
         self.stats.dials_connected += 1;
         self.stats.connections_open += 1;
-        let listening = self.listeners.get(&to).expect("checked above");
-        if listening.accepted.unbounded_send(listener_side).is_err() {
-            // The listener is going away: the halves just sent are dropped, closing the
-            // connection for the dialer.
-            return Err(Refusal::Refused);
+        let listening = self.listeners.get_mut(&to).expect("checked above");
+        listening.queued += 1;
+        if let Err(error) = listening.accepted.unbounded_send(listener_side) {
+            // Cannot happen while the listener is registered (it unregisters before its
+            // receiver goes); should it, the halves must be dropped after the state's lock.
+            return Err(Refusal::Gone(Box::new((error.into_inner(), dialer_side))));
         }
         Ok(dialer_side)
+    }
+
+    /// Records that listener `id` on `address` took one connection from its backlog.
+    pub(crate) fn accepted(&mut self, address: SocketAddr, id: u64) {
+        if let Some(listening) = self.listeners.get_mut(&address)
+            && listening.id == id
+        {
+            listening.queued = listening.queued.saturating_sub(1);
+        }
     }
 
     /// Records that one half of `connection` is gone; forgets the connection with its last.
@@ -381,12 +406,15 @@ impl State {
 }
 
 /// Why a dial did not connect.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
-    /// The node is down or nobody listens on the port: fails after a round trip.
+    /// The node is down, nobody listens on the port, or its backlog is full: fails after a
+    /// round trip.
     Refused,
     /// A partition lies between: fails after the unreachable delay.
     Unreachable,
+    /// The listener went away as the connection was made; its ends are to be dropped once
+    /// the state is unlocked.
+    Gone(Box<(Accepted, (Sink, Stream))>),
 }
 
 /// The simulated network shared by every node of a run.

@@ -284,7 +284,9 @@ impl commonware_runtime::Listener for Listener {
 
     async fn accept(&mut self) -> Result<(SocketAddr, Sink, Stream), Error> {
         // The sender side goes away when the node crashes.
-        self.incoming.next().await.ok_or(Error::Closed)
+        let accepted = self.incoming.next().await.ok_or(Error::Closed)?;
+        lock(&self.shared).accepted(self.address, self.id);
+        Ok(accepted)
     }
 
     fn local_addr(&self) -> Result<SocketAddr, std::io::Error> {
@@ -322,17 +324,23 @@ impl<E: Clock + CryptoRng + Send + 'static> commonware_runtime::Network for Node
         };
         let sleep = lock(&self.context).sleep(round_trip);
         sleep.await;
-        let refusal = {
+        let (outcome, unreachable_delay) = {
             let mut state = lock(&self.shared);
-            match state.connect(&self.shared, &self.context, self.ip, socket) {
-                Ok(connection) => return Ok(connection),
-                Err(Refusal::Refused) => None,
-                Err(Refusal::Unreachable) => Some(state.config().unreachable_dial_delay),
-            }
+            let outcome = state.connect(&self.shared, &self.context, self.ip, socket);
+            (outcome, state.config().unreachable_dial_delay)
         };
-        if let Some(delay) = refusal {
-            let sleep = lock(&self.context).sleep(delay);
-            sleep.await;
+        let refusal = match outcome {
+            Ok(connection) => return Ok(connection),
+            Err(refusal) => refusal,
+        };
+        match refusal {
+            Refusal::Unreachable => {
+                let sleep = lock(&self.context).sleep(unreachable_delay);
+                sleep.await;
+            }
+            Refusal::Refused => {}
+            // With the state unlocked: the ends of a connection nobody took.
+            Refusal::Gone(ends) => drop(ends),
         }
         Err(Error::ConnectionFailed)
     }

@@ -293,3 +293,34 @@ fn reset_random_connection_cuts_one_open_connection() {
         assert_eq!(network.reset_random_connection(), None, "already cut");
     });
 }
+
+#[test]
+fn a_full_listen_backlog_refuses_dials_until_the_listener_accepts() {
+    deterministic::Runner::seeded(10).start(|context| async move {
+        let network = Network::new(
+            context.child("network"),
+            Config {
+                accept_backlog: 3,
+                ..config(MS)
+            },
+        );
+        let (a, b) = (
+            network.add_node(ip(1)).unwrap(),
+            network.add_node(ip(2)).unwrap(),
+        );
+        let address = SocketAddr::new(ip(2), 9000);
+        let mut listener = b.bind(address).await.unwrap();
+        let mut dialed = Vec::new();
+        for _ in 0..3 {
+            dialed.push(a.dial(address).await.unwrap());
+        }
+        assert!(
+            a.dial(address).await.is_err(),
+            "a fourth waits beyond the backlog"
+        );
+        assert_eq!(network.stats().dials_refused, 1);
+        let _first = listener.accept().await.unwrap();
+        dialed.push(a.dial(address).await.unwrap());
+        assert_eq!(network.stats().dials_connected, 4);
+    });
+}
