@@ -159,10 +159,7 @@ impl State {
     }
 
     pub(crate) fn reachable(&self, a: IpAddr, b: IpAddr) -> bool {
-        self.groups.as_ref().is_none_or(|groups| {
-            let group = |ip| groups.get(&ip).copied().unwrap_or(usize::MAX);
-            group(a) == group(b)
-        })
+        same_group(self.groups.as_ref(), a, b)
     }
 
     pub(crate) fn is_up(&self, ip: IpAddr) -> bool {
@@ -178,10 +175,10 @@ impl State {
         self.next_id
     }
 
-    /// Cuts every open connection `cut` selects; returns how many.
-    fn reset_where(&mut self, mut cut: impl FnMut(&Connection) -> bool) -> usize {
+    /// Cuts every open connection `cut` selects (by id and ends); returns how many.
+    fn reset_where(&mut self, mut cut: impl FnMut(u64, &Connection) -> bool) -> usize {
         let mut count = 0;
-        for connection in self.connections.values().filter(|c| cut(c)) {
+        for (_, connection) in self.connections.iter().filter(|(id, c)| cut(**id, c)) {
             let mut cut_now = false;
             for pipe in &connection.pipes {
                 let mut pipe = lock(pipe);
@@ -405,6 +402,15 @@ impl State {
     }
 }
 
+/// Whether `a` and `b` are in the same partition group (all are, without a partition);
+/// nodes no group names form one more group together.
+fn same_group(groups: Option<&BTreeMap<IpAddr, usize>>, a: IpAddr, b: IpAddr) -> bool {
+    groups.is_none_or(|groups| {
+        let group = |ip| groups.get(&ip).copied().unwrap_or(usize::MAX);
+        group(a) == group(b)
+    })
+}
+
 /// Why a dial did not connect.
 pub(crate) enum Refusal {
     /// The node is down, nobody listens on the port, or its backlog is full: fails after a
@@ -533,16 +539,11 @@ impl<E: Clock + CryptoRng + Send + 'static> Network<E> {
                 }
             }
         }
-        state.groups = Some(membership);
-        let state = &mut *state;
-        let groups = state.groups.clone();
-        let reachable = |a: IpAddr, b: IpAddr| {
-            groups.as_ref().is_none_or(|groups| {
-                let group = |ip| groups.get(&ip).copied().unwrap_or(usize::MAX);
-                group(a) == group(b)
-            })
-        };
-        Ok(state.reset_where(|c| !reachable(c.dialer.ip(), c.listener.ip())))
+        let groups = Some(membership);
+        let cut =
+            state.reset_where(|_, c| !same_group(groups.as_ref(), c.dialer.ip(), c.listener.ip()));
+        state.groups = groups;
+        Ok(cut)
     }
 
     /// Ends the partition: every node reaches every other again.
@@ -559,7 +560,7 @@ impl<E: Clock + CryptoRng + Send + 'static> Network<E> {
         let mut state = lock(&self.shared);
         state.node_mut(ip)?.up = false;
         state.listeners.retain(|address, _| address.ip() != ip);
-        Ok(state.reset_where(|c| c.dialer.ip() == ip || c.listener.ip() == ip))
+        Ok(state.reset_where(|_, c| c.dialer.ip() == ip || c.listener.ip() == ip))
     }
 
     /// Puts node `ip` back on the network, with idle links.
@@ -596,10 +597,7 @@ impl<E: Clock + CryptoRng + Send + 'static> Network<E> {
         let chosen = open[(lock(&self.context).next_u64() % open.len() as u64) as usize];
         let connection = state.connections.get(&chosen).expect("listed above");
         let ends = (connection.dialer, connection.listener);
-        for pipe in &connection.pipes {
-            lock(pipe).end(Ends::Reset);
-        }
-        state.stats.connections_reset += 1;
+        state.reset_where(|id, _| id == chosen);
         Some(ends)
     }
 

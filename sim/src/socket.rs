@@ -57,10 +57,14 @@ pub struct Sink {
     context: Box<dyn Draw>,
 }
 
-/// The clock and randomness a sink draws on, without its type.
+/// The clock and randomness a sink or stream draws on, without the runtime's type.
 trait Draw: Send + Sync {
     fn now(&self) -> std::time::SystemTime;
     fn random(&mut self) -> u64;
+    fn sleep_until(
+        &self,
+        deadline: std::time::SystemTime,
+    ) -> futures::future::BoxFuture<'static, ()>;
 }
 
 impl<E: Clock + CryptoRng + Send + 'static> Draw for Runtime<E> {
@@ -70,6 +74,13 @@ impl<E: Clock + CryptoRng + Send + 'static> Draw for Runtime<E> {
 
     fn random(&mut self) -> u64 {
         lock(self).next_u64()
+    }
+
+    fn sleep_until(
+        &self,
+        deadline: std::time::SystemTime,
+    ) -> futures::future::BoxFuture<'static, ()> {
+        lock(self).sleep_until(deadline).boxed()
     }
 }
 
@@ -130,36 +141,17 @@ impl Drop for Sink {
 /// The reading end of a simulated connection.
 pub struct Stream {
     half: Half,
-    clock: Box<dyn Sleep>,
+    clock: Box<dyn Draw>,
     /// Bytes that arrived and were not read yet.
     arrived: VecDeque<IoBuf>,
     arrived_bytes: usize,
 }
 
-/// The clock a stream waits on, without its type.
-trait Sleep: Send + Sync {
-    fn now(&self) -> std::time::SystemTime;
-    fn sleep_until(
-        &self,
-        deadline: std::time::SystemTime,
-    ) -> futures::future::BoxFuture<'static, ()>;
-}
-
-impl<E: Clock + Send> Sleep for Runtime<E> {
-    fn now(&self) -> std::time::SystemTime {
-        lock(self).current()
-    }
-
-    fn sleep_until(
-        &self,
-        deadline: std::time::SystemTime,
-    ) -> futures::future::BoxFuture<'static, ()> {
-        lock(self).sleep_until(deadline).boxed()
-    }
-}
-
 impl Stream {
-    pub(crate) fn new<E: Clock + Send>(half: Half, clock: Runtime<E>) -> Self {
+    pub(crate) fn new<E: Clock + CryptoRng + Send + 'static>(
+        half: Half,
+        clock: Runtime<E>,
+    ) -> Self {
         Self {
             half,
             clock: Box::new(clock),
