@@ -137,7 +137,7 @@ impl<P: PublicKey, C: Clock> Sender<P, C> {
         for (peer, mut lanes) in targets {
             if self.quota.check_key(&peer).is_err() {
                 self.metrics
-                    .message(self.channel, Fate::RateLimited, message.len());
+                    .message(self.channel, Fate::RateLimitedOutbound, message.len());
                 continue;
             }
             let lane = if priority {
@@ -149,7 +149,7 @@ impl<P: PublicKey, C: Clock> Sender<P, C> {
                 Ok(()) => sent_to.push(peer),
                 Err(error) if error.is_full() => {
                     self.metrics
-                        .message(self.channel, Fate::DroppedFull, message.len());
+                        .message(self.channel, Fate::QueueFull, message.len());
                 }
                 // The connection is ending; it is no longer a recipient.
                 Err(_) => {}

@@ -38,8 +38,9 @@
 //!
 //! Registered on the context given to [`Network::new`]: `connected_peers`;
 //! `handshakes{direction,outcome,reason}`; `dials{outcome}`;
-//! `messages{channel,fate}` with fates `sent`, `received`, `rate_limited`, `dropped_full`,
-//! `dropped_disconnected`, `unknown_channel`; `bytes{channel,fate}`; `rtt_seconds`;
+//! `messages{channel,direction,fate}` with fates `sent`, `received`, `rate_limited`,
+//! `dropped_full`, `dropped_disconnected`, `unknown_channel` and direction `outbound` (what this
+//! node sends) or `inbound` (what it receives); `bytes{channel,direction,fate}`; `rtt_seconds`;
 //! `connections_closed{reason}` (`stopped` by this node, or the failure: `silence`,
 //! `malformed`, `unknown_channel`, or the stream's error reason such as `message_too_large`).
 //! `sent` means handed to the stream: a connection cut afterwards can still lose it on the

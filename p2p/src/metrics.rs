@@ -27,10 +27,14 @@ pub(crate) struct Metrics {
 pub(crate) enum Fate {
     Sent,
     Received,
-    /// Dropped because a queue was full (towards a peer, or a channel's backlog).
-    DroppedFull,
-    /// Over the channel's quota towards or from a peer.
-    RateLimited,
+    /// Dropped because the queue towards a peer was full.
+    QueueFull,
+    /// Dropped because a channel's backlog was full.
+    BacklogFull,
+    /// Over the channel's quota towards a peer.
+    RateLimitedOutbound,
+    /// Over the channel's quota from a peer.
+    RateLimitedInbound,
     /// Arrived on a channel nobody registered (the connection ends).
     UnknownChannel,
     /// Queued towards a peer whose connection ended before it was written.
@@ -38,14 +42,30 @@ pub(crate) enum Fate {
 }
 
 impl Fate {
+    /// The `fate` label: drops for the same cause share it whichever side they happen on.
     fn label(self) -> &'static str {
         match self {
             Self::Sent => "sent",
             Self::Received => "received",
-            Self::DroppedFull => "dropped_full",
-            Self::RateLimited => "rate_limited",
+            Self::QueueFull | Self::BacklogFull => "dropped_full",
+            Self::RateLimitedOutbound | Self::RateLimitedInbound => "rate_limited",
             Self::UnknownChannel => "unknown_channel",
             Self::DroppedDisconnected => "dropped_disconnected",
+        }
+    }
+
+    /// The `direction` label: `outbound` for what this node sends, `inbound` for what it
+    /// receives.
+    fn direction(self) -> &'static str {
+        match self {
+            Self::Sent
+            | Self::QueueFull
+            | Self::RateLimitedOutbound
+            | Self::DroppedDisconnected => "outbound",
+            Self::Received
+            | Self::BacklogFull
+            | Self::RateLimitedInbound
+            | Self::UnknownChannel => "inbound",
         }
     }
 }
@@ -98,7 +118,11 @@ impl Metrics {
             Fate::UnknownChannel => "unknown".to_string(),
             _ => channel.to_string(),
         };
-        let labels = vec![("channel", channel), ("fate", fate.label().to_string())];
+        let labels = vec![
+            ("channel", channel),
+            ("direction", fate.direction().to_string()),
+            ("fate", fate.label().to_string()),
+        ];
         self.messages.get_or_create(&labels).inc();
         if matches!(fate, Fate::Sent | Fate::Received) {
             self.bytes.get_or_create(&labels).inc_by(bytes as u64);

@@ -286,7 +286,7 @@ where
                     return "unknown_channel";
                 };
                 if inbound.quota.check_key(&peer).is_err() {
-                    metrics.message(channel, Fate::RateLimited, payload.len());
+                    metrics.message(channel, Fate::RateLimitedInbound, payload.len());
                     continue;
                 }
                 let bytes = payload.len();
@@ -297,7 +297,7 @@ where
                     Ok(()) => metrics.message(channel, Fate::Received, bytes),
                     // A full backlog (or an application that stopped reading) drops only this
                     // message; no other peer or channel waits.
-                    Err(_) => metrics.message(channel, Fate::DroppedFull, bytes),
+                    Err(_) => metrics.message(channel, Fate::BacklogFull, bytes),
                 }
             }
         }

@@ -31,7 +31,12 @@ fn outbound_quota_limits_what_we_send_to_each_peer() {
         }
         assert_eq!(accepted, 5, "the burst of the quota");
         assert_eq!(
-            metric(&context, "messages", 0, &["fate=\"rate_limited\""]),
+            metric(
+                &context,
+                "messages",
+                0,
+                &["direction=\"outbound\"", "fate=\"rate_limited\""]
+            ),
             15
         );
     });
@@ -54,7 +59,12 @@ fn inbound_quota_drops_what_a_peer_sends_over_it() {
         }
         context.sleep(Duration::from_millis(100)).await;
         assert_eq!(
-            metric(&context, "messages", 1, &["fate=\"rate_limited\""]),
+            metric(
+                &context,
+                "messages",
+                1,
+                &["direction=\"inbound\"", "fate=\"rate_limited\""]
+            ),
             15
         );
         assert_eq!(metric(&context, "messages", 1, &["fate=\"received\""]), 5);
@@ -130,7 +140,11 @@ fn full_backlog_drops_and_counts_without_slowing_other_channels() {
             &context,
             "messages",
             1,
-            &["channel=\"7\"", "fate=\"dropped_full\""],
+            &[
+                "channel=\"7\"",
+                "direction=\"inbound\"",
+                "fate=\"dropped_full\"",
+            ],
         );
         // The backlog holds 10 plus one slot per connected peer.
         assert!((10..=11).contains(&received), "received {received}");
