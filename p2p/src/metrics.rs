@@ -79,7 +79,7 @@ impl Metrics {
                 "handshakes by direction, outcome and failure reason",
             ),
             dials: context.family("dials", "outbound dials by outcome"),
-            messages: context.family("messages", "channel messages by channel and fate"),
+            messages: context.family("messages", "channel messages by channel, direction and fate"),
             bytes: context.family("bytes", "channel payload bytes sent and received"),
             connections_closed: context.family(
                 "connections_closed",

@@ -17,6 +17,11 @@
 //!   caller's), and resets of random connections.
 //! - Ports: each node has its own ephemeral ports, reused once a connection is gone, so a run
 //!   can make any number of connections over time.
+//! - Whole runs: a [`Scenario`] (members, outsiders, links, a workload and a schedule of
+//!   faults) is checked by [`Scenario::validate`] and run by [`run`], which starts the real
+//!   palisade-p2p on every node, checks every delivery (nothing from outside the peer set,
+//!   no duplicate, order per sender) and returns a [`Report`]. The `simulate` command is
+//!   the same from the command line.
 //!
 //! # Determinism
 //!
@@ -67,12 +72,23 @@
 //! control, and the TCP handshake beyond one round trip for a dial.
 
 mod context;
+mod deliveries;
+mod latency;
 mod link;
+mod metrics_text;
 mod network;
 mod pipe;
+mod probe;
+pub mod report;
+mod run;
+pub mod scenario;
 mod socket;
 
 pub use context::Context;
+pub use deliveries::Violations;
 pub use link::{Bandwidth, Link};
 pub use network::{Config, EPHEMERAL_PORTS, Error, Network, NodeNetwork, Stats};
+pub use report::Report;
+pub use run::{NAMESPACE, Options, Outcome, Progress, ProgressFn, run};
+pub use scenario::{Action, Fault, Scenario, ScenarioError, Timing, Workload};
 pub use socket::{Listener, Sink, Stream};

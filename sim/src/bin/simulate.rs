@@ -1,0 +1,337 @@
+//! `simulate`: runs a validator network of palisade nodes on the deterministic simulator and
+//! reports how it fared.
+//!
+//! With no arguments it runs [`Scenario::default`]: 20 members and one outsider for 60
+//! simulated seconds through a partition, a crash and random connection resets. Flags change
+//! the size, the links, the workload and the faults; `--scenario FILE` reads a whole
+//! scenario as JSON (`--print-scenario` shows the format). The same seed and scenario give
+//! the same run and the same digest.
+
+use clap::Parser;
+use palisade_sim::{Action, Fault, Options, Progress, Scenario, run};
+use std::{fmt, path::PathBuf, process::ExitCode, str::FromStr, time::Duration};
+
+/// Run a network of palisade nodes on the deterministic simulator: the real stream and p2p
+/// code over links with latency, bandwidth limits and faults, from one seed.
+#[derive(Parser, Debug)]
+#[command(name = "simulate", version)]
+struct Cli {
+    /// The runtime's seed: the same seed and scenario give the same run.
+    #[arg(long, default_value_t = 1)]
+    seed: u64,
+    /// Start from the scenario in this JSON file instead of the standard one.
+    #[arg(long, value_name = "FILE")]
+    scenario: Option<PathBuf>,
+    /// Members of the peer set (the standard faults scale with it).
+    #[arg(long)]
+    nodes: Option<usize>,
+    /// Nodes outside the peer set that try to connect and send anyway.
+    #[arg(long)]
+    outsiders: Option<usize>,
+    /// Simulated seconds to run (the standard faults and workload scale with it).
+    #[arg(long, value_name = "SECONDS")]
+    duration: Option<f64>,
+    /// One-way link latency in milliseconds.
+    #[arg(long, value_name = "MS")]
+    latency_ms: Option<f64>,
+    /// Extra one-way delay per write, uniform up to this many milliseconds.
+    #[arg(long, value_name = "MS")]
+    jitter_ms: Option<f64>,
+    /// Each node's bandwidth each way in bytes per second, or `unlimited`.
+    #[arg(long, value_name = "BYTES_PER_SECOND")]
+    bandwidth: Option<BandwidthArg>,
+    /// Size of each workload message in bytes.
+    #[arg(long, value_name = "BYTES")]
+    message_bytes: Option<usize>,
+    /// Broadcasts per second by each member.
+    #[arg(long, value_name = "PER_SECOND", allow_negative_numbers = true)]
+    rate: Option<f64>,
+    /// Run without faults.
+    #[arg(long, conflicts_with_all = ["partition", "crash", "resets"])]
+    no_faults: bool,
+    /// Split the members into two halves from FROM to UNTIL seconds, e.g. `20..28`
+    /// (replaces the standard faults; repeatable).
+    #[arg(long, value_name = "FROM..UNTIL")]
+    partition: Vec<Window>,
+    /// Crash member NODE at FROM and restart it at UNTIL seconds, e.g. `3@33..38`
+    /// (replaces the standard faults; repeatable).
+    #[arg(long, value_name = "NODE@FROM..UNTIL")]
+    crash: Vec<Targeted<usize>>,
+    /// Cut random connections, RATE a second on average, from FROM to UNTIL, e.g.
+    /// `2@40..45` (replaces the standard faults; repeatable).
+    #[arg(long, value_name = "RATE@FROM..UNTIL", allow_hyphen_values = true)]
+    resets: Vec<Targeted<f64>>,
+    /// Print the scenario as JSON and exit without running it.
+    #[arg(long)]
+    print_scenario: bool,
+    /// Write the report as JSON to FILE (`-` for standard output).
+    #[arg(long, value_name = "FILE")]
+    json: Option<String>,
+    /// Print node NODE's Prometheus metrics at the end.
+    #[arg(long, value_name = "NODE")]
+    metrics: Option<usize>,
+    /// No progress lines.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+/// `FROM..UNTIL` in seconds.
+#[derive(Clone, Copy, Debug)]
+struct Window {
+    from: Duration,
+    until: Duration,
+}
+
+/// `VALUE@FROM..UNTIL`.
+#[derive(Clone, Copy, Debug)]
+struct Targeted<T> {
+    value: T,
+    window: Window,
+}
+
+#[derive(Clone, Copy, Debug)]
+enum BandwidthArg {
+    Unlimited,
+    BytesPerSecond(u64),
+}
+
+/// A command-line value that does not parse.
+#[derive(Debug)]
+struct ArgError(String);
+
+impl fmt::Display for ArgError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for ArgError {}
+
+fn seconds(text: &str, what: &str) -> Result<Duration, ArgError> {
+    let value: f64 = text
+        .trim()
+        .parse()
+        .map_err(|_| ArgError(format!("{what} `{text}` is not a number of seconds")))?;
+    Duration::try_from_secs_f64(value).map_err(|_| {
+        ArgError(format!(
+            "{what} `{text}` must be a finite number of at least zero"
+        ))
+    })
+}
+
+impl FromStr for Window {
+    type Err = ArgError;
+
+    fn from_str(text: &str) -> Result<Self, ArgError> {
+        let (from, until) = text
+            .split_once("..")
+            .ok_or_else(|| ArgError(format!("`{text}` is not FROM..UNTIL (seconds)")))?;
+        let window = Self {
+            from: seconds(from, "FROM")?,
+            until: seconds(until, "UNTIL")?,
+        };
+        if window.until < window.from {
+            return Err(ArgError(format!("`{text}` ends before it starts")));
+        }
+        Ok(window)
+    }
+}
+
+impl<T: FromStr> FromStr for Targeted<T> {
+    type Err = ArgError;
+
+    fn from_str(text: &str) -> Result<Self, ArgError> {
+        let (value, window) = text
+            .split_once('@')
+            .ok_or_else(|| ArgError(format!("`{text}` is not VALUE@FROM..UNTIL")))?;
+        Ok(Self {
+            value: value
+                .trim()
+                .parse()
+                .map_err(|_| ArgError(format!("`{value}` in `{text}` is not a valid value")))?,
+            window: window.parse()?,
+        })
+    }
+}
+
+impl FromStr for BandwidthArg {
+    type Err = ArgError;
+
+    fn from_str(text: &str) -> Result<Self, ArgError> {
+        if text == "unlimited" {
+            return Ok(Self::Unlimited);
+        }
+        text.parse().map(Self::BytesPerSecond).map_err(|_| {
+            ArgError(format!(
+                "`{text}` is neither a number of bytes per second nor `unlimited`"
+            ))
+        })
+    }
+}
+
+fn milliseconds(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value / 1000.0)
+        .map_err(|_| format!("{what} must be a finite number of at least zero, not {value}"))
+}
+
+/// The scenario the flags describe.
+fn scenario(cli: &Cli) -> Result<Scenario, String> {
+    let mut scenario = match &cli.scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .map_err(|error| format!("cannot read {}: {error}", path.display()))?;
+            serde_json::from_str(&text)
+                .map_err(|error| format!("{} is not a valid scenario: {error}", path.display()))?
+        }
+        None => {
+            let duration = match cli.duration {
+                Some(value) => Duration::try_from_secs_f64(value).map_err(|_| {
+                    format!("--duration must be a finite number of at least zero, not {value}")
+                })?,
+                None => Duration::from_secs(60),
+            };
+            Scenario::standard(cli.nodes.unwrap_or(20), duration)
+        }
+    };
+    if cli.scenario.is_some() {
+        if let Some(nodes) = cli.nodes {
+            scenario.nodes = nodes;
+        }
+        if let Some(value) = cli.duration {
+            scenario.duration = Duration::try_from_secs_f64(value).map_err(|_| {
+                format!("--duration must be a finite number of at least zero, not {value}")
+            })?;
+        }
+    }
+    if let Some(outsiders) = cli.outsiders {
+        scenario.outsiders = outsiders;
+    }
+    if let Some(value) = cli.latency_ms {
+        scenario.latency = milliseconds(value, "--latency-ms")?;
+    }
+    if let Some(value) = cli.jitter_ms {
+        scenario.jitter = milliseconds(value, "--jitter-ms")?;
+    }
+    match cli.bandwidth {
+        Some(BandwidthArg::Unlimited) => scenario.bandwidth_bytes_per_second = None,
+        Some(BandwidthArg::BytesPerSecond(rate)) => {
+            scenario.bandwidth_bytes_per_second = Some(rate);
+        }
+        None => {}
+    }
+    if let Some(size) = cli.message_bytes {
+        scenario.workload.message_bytes = size;
+    }
+    if let Some(rate) = cli.rate {
+        scenario.workload.messages_per_second = rate;
+    }
+    let explicit = !cli.partition.is_empty() || !cli.crash.is_empty() || !cli.resets.is_empty();
+    if cli.no_faults || explicit {
+        scenario.faults.clear();
+    }
+    let members = scenario.nodes;
+    for window in &cli.partition {
+        let groups = vec![(0..members / 2).collect(), (members / 2..members).collect()];
+        scenario.faults.push(Fault {
+            at: window.from,
+            action: Action::Partition { groups },
+        });
+        scenario.faults.push(Fault {
+            at: window.until,
+            action: Action::Heal,
+        });
+    }
+    for crash in &cli.crash {
+        scenario.faults.push(Fault {
+            at: crash.window.from,
+            action: Action::Crash { node: crash.value },
+        });
+        scenario.faults.push(Fault {
+            at: crash.window.until,
+            action: Action::Restart { node: crash.value },
+        });
+    }
+    for resets in &cli.resets {
+        scenario.faults.push(Fault {
+            at: resets.window.from,
+            action: Action::Resets {
+                per_second: resets.value,
+                until: resets.window.until,
+            },
+        });
+    }
+    Ok(scenario)
+}
+
+fn print_progress(progress: &Progress) {
+    eprintln!(
+        "[{:>7.1} s simulated] {:>6}/{} member pairs connected, {} messages delivered",
+        progress.at.as_secs_f64(),
+        progress.connected_pairs,
+        progress.possible_pairs,
+        progress.delivered
+    );
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let scenario = match scenario(&cli) {
+        Ok(scenario) => scenario,
+        Err(error) => {
+            eprintln!("simulate: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    if cli.print_scenario {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&scenario).expect("a scenario serializes")
+        );
+        return ExitCode::SUCCESS;
+    }
+    if !cli.quiet {
+        eprintln!(
+            "simulating {} members and {} outsiders for {:.0} s of simulated time, seed {}",
+            scenario.nodes,
+            scenario.outsiders,
+            scenario.duration.as_secs_f64(),
+            cli.seed
+        );
+    }
+    let options = Options {
+        progress: (!cli.quiet).then(|| Box::new(print_progress) as Box<_>),
+        metrics_of: cli.metrics,
+        ..Options::seed(cli.seed)
+    };
+    let outcome = match run(&scenario, options) {
+        Ok(outcome) => outcome,
+        Err(error) => {
+            eprintln!("simulate: invalid scenario: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let report = &outcome.report;
+    let json = serde_json::to_string_pretty(report).expect("a report serializes");
+    match cli.json.as_deref() {
+        Some("-") => println!("{json}"),
+        Some(path) => {
+            if let Err(error) = std::fs::write(path, json + "\n") {
+                eprintln!("simulate: cannot write {path}: {error}");
+                return ExitCode::FAILURE;
+            }
+            println!("{report}");
+        }
+        None => println!("{report}"),
+    }
+    if let Some(text) = &outcome.metrics {
+        println!(
+            "\n# metrics of node {}\n{text}",
+            cli.metrics.unwrap_or_default()
+        );
+    }
+    if !report.violations.none() {
+        eprintln!("simulate: invariants violated: {:?}", report.violations);
+        return ExitCode::FAILURE;
+    }
+    ExitCode::SUCCESS
+}

@@ -1,0 +1,666 @@
+//! Runs a [`Scenario`]: the real palisade-p2p stack on every node, over the simulated
+//! network, on the deterministic runtime, from one seed.
+//!
+//! # How a run goes
+//!
+//! 1. Every node (members, then outsiders) is added to a [`Network`] and started: a
+//!    palisade-p2p node with the scenario's timers, one channel, the members' peer set (an
+//!    outsider tracks the members and itself), a sender task for the workload and a receiver
+//!    task that checks every delivery ([`Deliveries`]).
+//! 2. The main task sleeps from event to event: each fault at its time, and a sample of the
+//!    nodes' `connected_peers` gauges every `sample_interval`, read from the Prometheus text
+//!    the runtime encodes, as a monitoring system would.
+//! 3. At the end the nodes' counters (those of crashed incarnations were kept when they
+//!    crashed) make the [`Report`].
+//!
+//! # Determinism
+//!
+//! Time and randomness (jitter, phases, resets) come from the runtime; every map is ordered;
+//! reset intervals are drawn uniformly (no floating-point functions whose last bit could
+//! differ between platforms). The digest hashes the auditor's state and every byte the
+//! network carried.
+
+use crate::{
+    Bandwidth, Config as NetworkConfig, Context, Link, Network,
+    deliveries::{Deliveries, Violations},
+    metrics_text::{self, Totals},
+    probe::Probe,
+    report::{LatencySummary, Mesh, Messages, PairsAt, Report},
+    scenario::{Action, Fault, Scenario, ScenarioError, node_address, node_ip},
+};
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_runtime::{
+    Clock as _, Handle, Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _,
+    deterministic,
+};
+use palisade_p2p::{Recipients, channels};
+use rand_core::Rng as _;
+use std::{
+    collections::BTreeMap,
+    net::SocketAddr,
+    num::NonZeroU32,
+    sync::{Arc, Mutex, MutexGuard},
+    time::{Duration, SystemTime},
+};
+
+type Pk = ed25519::PublicKey;
+type NodeContext = Context<deterministic::Context>;
+
+/// The namespace every node of a run uses.
+pub const NAMESPACE: &[u8] = b"palisade-simulation";
+
+/// Messages a channel's backlog holds for the receiver task.
+const BACKLOG: usize = 4096;
+
+/// Called with the run's progress.
+pub type ProgressFn = Box<dyn FnMut(&Progress) + Send>;
+
+/// How a run is watched; the scenario says what runs.
+pub struct Options {
+    /// The runtime's seed.
+    pub seed: u64,
+    /// Called every `progress_every` of simulated time.
+    pub progress: Option<ProgressFn>,
+    /// How often `progress` is called.
+    pub progress_every: Duration,
+    /// Keep the Prometheus text of this node (its incarnation at the end).
+    pub metrics_of: Option<usize>,
+}
+
+impl Options {
+    /// Seed `seed`, no progress, no metrics text.
+    pub fn seed(seed: u64) -> Self {
+        Self {
+            seed,
+            progress: None,
+            progress_every: Duration::from_secs(5),
+            metrics_of: None,
+        }
+    }
+}
+
+/// Where a run is, for progress output.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Progress {
+    /// Simulated time since the start.
+    pub at: Duration,
+    /// Connected member pairs.
+    pub connected_pairs: u64,
+    /// Pairs of members that are up.
+    pub possible_pairs: u64,
+    /// Deliveries so far.
+    pub delivered: u64,
+}
+
+/// A finished run.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The figures.
+    pub report: Report,
+    /// The Prometheus text of the node `Options::metrics_of` named.
+    pub metrics: Option<String>,
+}
+
+/// Runs `scenario` on the deterministic runtime.
+///
+/// # Errors
+/// The scenario's first problem ([`Scenario::validate`]), or
+/// [`ScenarioError::UnknownNode`] for a `metrics_of` node the scenario does not have (with
+/// `fault` set to `usize::MAX`).
+pub fn run(scenario: &Scenario, options: Options) -> Result<Outcome, ScenarioError> {
+    let plan = scenario.validate()?;
+    if let Some(node) = options.metrics_of
+        && node >= scenario.total_nodes()
+    {
+        return Err(ScenarioError::UnknownNode {
+            fault: usize::MAX,
+            node,
+            nodes: scenario.total_nodes(),
+        });
+    }
+    let wall = std::time::Instant::now();
+    // A run that outlives its scenario by this much has stalled: fail loudly.
+    let deadline = scenario.duration + Duration::from_secs(600);
+    let config = deterministic::Config::new()
+        .with_seed(options.seed)
+        .with_timeout(Some(deadline));
+    let scenario = scenario.clone();
+    let mut outcome = deterministic::Runner::new(config).start(|context| async move {
+        Simulation::new(context, scenario, options).run(plan).await
+    });
+    outcome.report.wall_seconds = wall.elapsed().as_secs_f64();
+    Ok(outcome)
+}
+
+/// What the tasks of all nodes share.
+#[derive(Default)]
+struct Shared {
+    deliveries: Deliveries,
+    /// The next sequence number of each node's workload (kept across restarts).
+    next_sequence: Vec<u64>,
+    sends: Sends,
+}
+
+/// What the workload's senders counted.
+#[derive(Clone, Copy, Debug, Default)]
+struct Sends {
+    /// Broadcasts by members × the other members.
+    sent: u64,
+    /// Recipients palisade-p2p took members' broadcasts for.
+    accepted: u64,
+    outsider_broadcasts: u64,
+    outsider_recipients: u64,
+}
+
+fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
+    shared
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// A node's tasks.
+struct Running {
+    tasks: Vec<Handle<()>>,
+}
+
+struct Simulation {
+    context: deterministic::Context,
+    scenario: Scenario,
+    options: Options,
+    network: Network<deterministic::Context>,
+    begin: SystemTime,
+    keys: Vec<ed25519::PrivateKey>,
+    set: Vec<(Pk, SocketAddr)>,
+    members: Arc<BTreeMap<Pk, usize>>,
+    shared: Arc<Mutex<Shared>>,
+    running: Vec<Option<Running>>,
+    incarnation: Vec<u32>,
+    /// Each node's workload phase within one send interval, drawn once.
+    phase: Vec<Duration>,
+    /// Counters of incarnations that crashed.
+    retired: Totals,
+    observed: Observed,
+}
+
+/// What the samples saw.
+#[derive(Default)]
+struct Observed {
+    first_full: Option<Duration>,
+    restored: Option<Duration>,
+    full: bool,
+    pairs: Vec<PairsAt>,
+    next_progress: Duration,
+}
+
+impl Simulation {
+    fn new(mut context: deterministic::Context, scenario: Scenario, options: Options) -> Self {
+        let network = Network::new(
+            context.child("sim"),
+            NetworkConfig {
+                default_link: Link::new(scenario.latency, scenario.jitter),
+                default_bandwidth: scenario
+                    .bandwidth_bytes_per_second
+                    .map_or(Bandwidth::UNLIMITED, Bandwidth::symmetric),
+                ..NetworkConfig::default()
+            },
+        );
+        let total = scenario.total_nodes();
+        let keys: Vec<_> = (0..total as u64)
+            .map(ed25519::PrivateKey::from_seed)
+            .collect();
+        let set: Vec<_> = (0..scenario.nodes)
+            .map(|i| (keys[i].public_key(), node_address(i)))
+            .collect();
+        let members = set
+            .iter()
+            .enumerate()
+            .map(|(i, (key, _))| (key.clone(), i))
+            .collect();
+        let interval = send_interval(scenario.workload.messages_per_second);
+        let phase = (0..total)
+            .map(|_| match interval {
+                Some(interval) => {
+                    let nanos = interval.as_nanos().min(u128::from(u64::MAX)) as u64;
+                    Duration::from_nanos(context.next_u64() % nanos.max(1))
+                }
+                None => Duration::ZERO,
+            })
+            .collect();
+        let begin = context.current();
+        let shared = Shared {
+            next_sequence: vec![0; total],
+            ..Shared::default()
+        };
+        Self {
+            network,
+            begin,
+            keys,
+            set,
+            members: Arc::new(members),
+            shared: Arc::new(Mutex::new(shared)),
+            running: (0..total).map(|_| None).collect(),
+            incarnation: vec![0; total],
+            phase,
+            retired: Totals::new(),
+            observed: Observed::default(),
+            context,
+            scenario,
+            options,
+        }
+    }
+
+    fn now(&self) -> Duration {
+        since(self.begin, self.context.current())
+    }
+
+    async fn run(mut self, plan: Vec<Fault>) -> Outcome {
+        for index in 0..self.scenario.total_nodes() {
+            self.network
+                .add_node(node_ip(index))
+                .expect("validated: addresses are distinct");
+        }
+        for index in 0..self.scenario.total_nodes() {
+            self.start(index).await;
+        }
+        let mut faults = plan.into_iter().peekable();
+        let mut next_sample = Duration::ZERO;
+        loop {
+            let now = self.now();
+            while let Some(fault) = faults.next_if(|fault| fault.at <= now) {
+                self.apply(fault).await;
+            }
+            if now >= next_sample {
+                self.sample(now);
+                next_sample += self.scenario.sample_interval;
+            }
+            if now >= self.scenario.duration {
+                break;
+            }
+            let wake = faults
+                .peek()
+                .map_or(next_sample, |fault| fault.at.min(next_sample))
+                .min(self.scenario.duration);
+            self.context.sleep_until(self.begin + wake).await;
+        }
+        self.finish()
+    }
+
+    fn is_member(&self, index: usize) -> bool {
+        index < self.scenario.nodes
+    }
+
+    async fn start(&mut self, index: usize) {
+        let timing = &self.scenario.timing;
+        let mut config = palisade_p2p::Config::recommended(
+            self.keys[index].clone(),
+            NAMESPACE,
+            node_address(index),
+        );
+        config.dial_interval = timing.dial_interval;
+        config.dial_backoff_initial = timing.dial_backoff_initial;
+        config.dial_backoff_max = timing.dial_backoff_max;
+        config.ping_interval = timing.ping_interval;
+        config.max_silence = timing.max_silence;
+        let node = self
+            .context
+            .child("node")
+            .with_attribute("index", index)
+            .with_attribute("incarnation", self.incarnation[index]);
+        let node_network = self.network.node(node_ip(index)).expect("added");
+        let (mut p2p, mut oracle) =
+            palisade_p2p::Network::new(Context::new(node, node_network), config);
+        let workload = &self.scenario.workload;
+        // Room for four times the workload's rate, so the quota only stops a runaway peer.
+        let per_second = (workload.messages_per_second * 4.0)
+            .ceil()
+            .clamp(100.0, 1e9) as u32;
+        let quota = Quota::per_second(NonZeroU32::new(per_second).expect("at least 100"));
+        let (sender, receiver) = p2p.register(workload.channel, quota, BACKLOG);
+        let mut set = self.set.clone();
+        if !self.is_member(index) {
+            set.push((self.keys[index].public_key(), node_address(index)));
+        }
+        oracle.track(0, set).await;
+        let mut tasks = vec![p2p.start(), self.spawn_receiver(index, receiver)];
+        tasks.extend(self.spawn_sender(index, sender));
+        self.running[index] = Some(Running { tasks });
+    }
+
+    fn spawn_sender(
+        &mut self,
+        index: usize,
+        mut sender: channels::Sender<Pk, NodeContext>,
+    ) -> Option<Handle<()>> {
+        let workload = &self.scenario.workload;
+        let interval = send_interval(workload.messages_per_second)?;
+        let first = workload.start + self.phase[index];
+        let (stop, size) = (workload.stop, workload.message_bytes);
+        let member = self.is_member(index);
+        let expected = if member {
+            self.scenario.nodes as u64 - 1
+        } else {
+            0
+        };
+        let (shared, begin) = (self.shared.clone(), self.begin);
+        let context = self
+            .context
+            .child("workload")
+            .with_attribute("index", index);
+        Some(context.spawn(move |context| async move {
+            // The first tick not in the past (a restarted node picks up its old rhythm).
+            let now = since(begin, context.current());
+            let mut tick = now
+                .saturating_sub(first)
+                .as_nanos()
+                .div_ceil(interval.as_nanos());
+            loop {
+                let at = first + Duration::from_nanos((interval.as_nanos() * tick) as u64);
+                if at >= stop {
+                    break;
+                }
+                context.sleep_until(begin + at).await;
+                let sequence = {
+                    let mut shared = lock(&shared);
+                    let sequence = shared.next_sequence[index];
+                    shared.next_sequence[index] += 1;
+                    sequence
+                };
+                let probe = Probe {
+                    sender: index as u32,
+                    sequence,
+                    sent_at: since(begin, context.current()),
+                };
+                let Ok(recipients) = sender
+                    .send(Recipients::All, probe.encode(size), false)
+                    .await
+                else {
+                    break;
+                };
+                let sends = &mut lock(&shared).sends;
+                if member {
+                    sends.sent += expected;
+                    sends.accepted += recipients.len() as u64;
+                } else {
+                    sends.outsider_broadcasts += 1;
+                    sends.outsider_recipients += recipients.len() as u64;
+                }
+                tick += 1;
+            }
+        }))
+    }
+
+    fn spawn_receiver(&mut self, index: usize, mut receiver: channels::Receiver<Pk>) -> Handle<()> {
+        let member = self.is_member(index);
+        let (shared, begin, members) = (self.shared.clone(), self.begin, self.members.clone());
+        let context = self
+            .context
+            .child("deliveries")
+            .with_attribute("index", index);
+        context.spawn(move |context| async move {
+            while let Ok((from, message)) = receiver.recv().await {
+                let now = since(begin, context.current());
+                lock(&shared).deliveries.deliver(
+                    index,
+                    member,
+                    members.get(&from).copied(),
+                    message.as_ref(),
+                    now,
+                );
+            }
+        })
+    }
+
+    async fn apply(&mut self, fault: Fault) {
+        match fault.action {
+            Action::Partition { groups } => {
+                let groups: Vec<Vec<_>> = groups
+                    .iter()
+                    .map(|group| group.iter().copied().map(node_ip).collect())
+                    .collect();
+                self.network
+                    .partition(&groups)
+                    .expect("validated: members only, one group each");
+            }
+            Action::Heal => self.network.heal(),
+            Action::Crash { node } => {
+                let text = self.context.encode();
+                metrics_text::add_node(&mut self.retired, &text, node, self.incarnation[node]);
+                for task in self.running[node].take().expect("validated: up").tasks {
+                    task.abort();
+                }
+                self.network.crash(node_ip(node)).expect("added");
+            }
+            Action::Restart { node } => {
+                self.network.restart(node_ip(node)).expect("added");
+                self.incarnation[node] += 1;
+                self.start(node).await;
+            }
+            Action::Resets { per_second, until } => self.spawn_resets(per_second, until),
+        }
+    }
+
+    /// Cuts random connections at `per_second` on average until `until`: each wait is
+    /// uniform in `[0, 2 / per_second]`.
+    fn spawn_resets(&mut self, per_second: f64, until: Duration) {
+        if per_second <= 0.0 {
+            return;
+        }
+        let mean = Duration::from_secs_f64(1.0 / per_second);
+        let spread = (mean.as_nanos() * 2).min(u128::from(u64::MAX - 1)) as u64;
+        let (network, begin) = (self.network.clone(), self.begin);
+        self.context
+            .child("resets")
+            .spawn(move |mut context| async move {
+                loop {
+                    let wait = Duration::from_nanos(context.next_u64() % (spread + 1));
+                    let at = since(begin, context.current()) + wait;
+                    if at > until {
+                        break;
+                    }
+                    context.sleep_until(begin + at).await;
+                    network.reset_random_connection();
+                }
+            });
+    }
+
+    /// Reads every member's `connected_peers` and records the mesh's state at `now`.
+    fn sample(&mut self, now: Duration) {
+        let members = self.scenario.nodes;
+        let text = self.context.encode();
+        let mut directed = 0u64;
+        for sample in metrics_text::node_samples(&text) {
+            if sample.name != "connected_peers" {
+                continue;
+            }
+            if let Some(index) = sample.index
+                && index < members
+                && self.running[index].is_some()
+                && sample.incarnation == Some(self.incarnation[index])
+            {
+                directed += sample.value as u64;
+            }
+        }
+        let up = self.running[..members]
+            .iter()
+            .filter(|running| running.is_some())
+            .count() as u64;
+        let possible = up * up.saturating_sub(1);
+        let observed = &mut self.observed;
+        observed.full = directed == possible;
+        if observed.full && observed.first_full.is_none() {
+            observed.first_full = Some(now);
+        }
+        if let Some(last) = self.scenario.last_fault_over()
+            && now >= last
+            && observed.full
+            && observed.restored.is_none()
+        {
+            observed.restored = Some(now - last);
+        }
+        let second = now.as_secs();
+        if observed
+            .pairs
+            .last()
+            .is_none_or(|pairs| pairs.at_seconds < second)
+        {
+            observed.pairs.push(PairsAt {
+                at_seconds: second,
+                connected: directed / 2,
+                possible: possible / 2,
+            });
+        }
+        if now >= observed.next_progress {
+            let every = self
+                .options
+                .progress_every
+                .max(self.scenario.sample_interval);
+            while observed.next_progress <= now {
+                observed.next_progress += every;
+            }
+            if let Some(progress) = &mut self.options.progress {
+                progress(&Progress {
+                    at: now,
+                    connected_pairs: directed / 2,
+                    possible_pairs: possible / 2,
+                    delivered: lock(&self.shared).deliveries.delivered,
+                });
+            }
+        }
+    }
+
+    fn finish(self) -> Outcome {
+        let text = self.context.encode();
+        let mut totals = self.retired.clone();
+        for (index, running) in self.running.iter().enumerate() {
+            if running.is_some() {
+                metrics_text::add_node(&mut totals, &text, index, self.incarnation[index]);
+            }
+        }
+        let metrics = self
+            .options
+            .metrics_of
+            .map(|node| metrics_text::node_text(&text, node, self.incarnation[node]));
+        let shared = lock(&self.shared);
+        let messages = account(shared.sends, shared.deliveries.delivered, &totals);
+        let violations: Violations = shared.deliveries.violations;
+        let latencies = &shared.deliveries.latencies;
+        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+        let latency = LatencySummary {
+            samples: latencies.count(),
+            p50_ms: millis(latencies.quantile(0.5)),
+            p99_ms: millis(latencies.quantile(0.99)),
+            max_ms: millis(latencies.max()),
+        };
+        let mut digest = blake3::Hasher::new();
+        digest.update(self.context.auditor().state().as_bytes());
+        digest.update(&self.network.digest());
+        let seconds = |d: Duration| d.as_secs_f64();
+        let report = Report {
+            seed: self.options.seed,
+            wall_seconds: 0.0,
+            digest: digest.finalize().to_hex().to_string(),
+            mesh: Mesh {
+                first_full_after_seconds: self.observed.first_full.map(seconds),
+                last_fault_over_at_seconds: self.scenario.last_fault_over().map(seconds),
+                restored_after_seconds: self.observed.restored.map(seconds),
+                bound_seconds: seconds(self.scenario.mesh_bound()),
+                full_at_end: self.observed.full,
+            },
+            connected_pairs: self.observed.pairs.clone(),
+            messages,
+            violations,
+            latency,
+            handshakes: by_labels(
+                &totals,
+                "handshakes_total",
+                &["direction", "outcome", "reason"],
+            ),
+            connections_closed: by_labels(&totals, "connections_closed_total", &["reason"]),
+            network: self.network.stats().into(),
+            scenario: self.scenario.clone(),
+        };
+        Outcome { report, metrics }
+    }
+}
+
+/// Where every message of the workload went; see [`Messages::not_delivered`].
+fn account(counted: Sends, delivered: u64, totals: &Totals) -> Messages {
+    let accepted = counted.accepted;
+    let channel_total = |direction: &str, fate: &str| {
+        metrics_text::sum(
+            totals,
+            "messages_total",
+            &[("direction", direction), ("fate", fate)],
+        ) as u64
+    };
+    let rate_limited_outbound = channel_total("outbound", "rate_limited");
+    let queue_full = channel_total("outbound", "dropped_full");
+    let dropped_disconnected = channel_total("outbound", "dropped_disconnected");
+    let written = channel_total("outbound", "sent");
+    let received = channel_total("inbound", "received");
+    let rate_limited_inbound = channel_total("inbound", "rate_limited");
+    let backlog_full = channel_total("inbound", "dropped_full");
+    let not_delivered = BTreeMap::from([
+        (
+            "no_connection".to_string(),
+            counted
+                .sent
+                .saturating_sub(accepted + rate_limited_outbound + queue_full),
+        ),
+        ("rate_limited_outbound".into(), rate_limited_outbound),
+        ("queue_full".into(), queue_full),
+        (
+            "queued_at_crash_or_end".into(),
+            accepted.saturating_sub(written + dropped_disconnected),
+        ),
+        ("dropped_disconnected".into(), dropped_disconnected),
+        (
+            "cut_in_flight".into(),
+            written.saturating_sub(received + rate_limited_inbound + backlog_full),
+        ),
+        ("rate_limited_inbound".into(), rate_limited_inbound),
+        ("backlog_full".into(), backlog_full),
+        (
+            "in_backlog_at_crash_or_end".into(),
+            received.saturating_sub(delivered),
+        ),
+    ]);
+    Messages {
+        sent: counted.sent,
+        delivered,
+        not_delivered,
+        outsider_broadcasts: counted.outsider_broadcasts,
+        outsider_recipients: counted.outsider_recipients,
+    }
+}
+
+/// Sums of counter `name` keyed by the values of `keys` joined by spaces (a value `ok`
+/// after the first is left out: `inbound ok`, not `inbound ok ok`).
+fn by_labels(totals: &Totals, name: &str, keys: &[&str]) -> BTreeMap<String, u64> {
+    let mut out = BTreeMap::new();
+    for ((n, labels), value) in totals {
+        if n != name {
+            continue;
+        }
+        let mut key: Vec<&str> = Vec::new();
+        for value in keys
+            .iter()
+            .filter_map(|key| metrics_text::label(labels, key))
+        {
+            if !(value == "ok" && key.contains(&"ok")) {
+                key.push(value);
+            }
+        }
+        *out.entry(key.join(" ")).or_default() += *value as u64;
+    }
+    out
+}
+
+fn send_interval(per_second: f64) -> Option<Duration> {
+    (per_second > 0.0)
+        .then(|| Duration::from_secs_f64(1.0 / per_second).max(Duration::from_nanos(1)))
+}
+
+fn since(begin: SystemTime, now: SystemTime) -> Duration {
+    now.duration_since(begin).unwrap_or_default()
+}

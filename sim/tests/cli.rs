@@ -1,0 +1,122 @@
+//! The `simulate` command: a small run end to end, its JSON report, and clear errors for bad
+//! scenarios (exit status 2, the problem named, no panic).
+
+use std::process::{Command, Output};
+
+fn simulate(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_simulate"))
+        .args(args)
+        .output()
+        .expect("simulate runs")
+}
+
+fn refused(args: &[&str], expected: &str) {
+    let output = simulate(args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{args:?}: {stderr}");
+    assert!(stderr.contains(expected), "{args:?}: {stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn a_small_run_reports_as_json_and_replays() {
+    let args = [
+        "--nodes",
+        "4",
+        "--duration",
+        "8",
+        "--seed",
+        "9",
+        "--json",
+        "-",
+        "--quiet",
+    ];
+    let output = simulate(&args);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["seed"], 9);
+    assert_eq!(report["scenario"]["nodes"], 4);
+    assert!(report["messages"]["delivered"].as_u64().unwrap() > 0);
+    assert_eq!(report["mesh"]["full_at_end"], true);
+    let again: serde_json::Value = serde_json::from_slice(&simulate(&args).stdout).unwrap();
+    assert_eq!(report["digest"], again["digest"]);
+}
+
+#[test]
+fn the_summary_and_a_nodes_metrics_are_printed() {
+    let output = simulate(&[
+        "--nodes",
+        "3",
+        "--duration",
+        "4",
+        "--no-faults",
+        "--metrics",
+        "1",
+    ]);
+    assert!(output.status.success());
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    for expected in [
+        "first full mesh after",
+        "delivered",
+        "latency (simulated)",
+        "handshakes",
+        "digest ",
+        "# metrics of node 1",
+        "node_connected_peers{",
+    ] {
+        assert!(
+            stdout.contains(expected),
+            "{expected} missing from {stdout}"
+        );
+    }
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains("member pairs connected"),
+        "no progress in {stderr}"
+    );
+}
+
+#[test]
+fn bad_scenarios_get_a_clear_error() {
+    refused(&["--nodes", "0"], "at least one node");
+    refused(&["--rate", "-1"], "workload.messages_per_second");
+    refused(&["--crash", "7@1..2", "--nodes", "4"], "names node 7");
+    refused(&["--resets", "-2@1..2"], "faults.resets.per_second");
+    refused(&["--partition", "5..1"], "ends before it starts");
+    refused(
+        &["--duration", "10", "--partition", "5..20"],
+        "after the run's end",
+    );
+    refused(&["--metrics", "99"], "names node 99");
+    refused(&["--scenario", "/nonexistent/scenario.json"], "cannot read");
+}
+
+#[test]
+fn a_scenario_file_round_trips() {
+    let printed = simulate(&["--print-scenario", "--nodes", "3", "--duration", "5"]);
+    assert!(printed.status.success());
+    let directory = std::env::temp_dir().join(format!("palisade-sim-cli-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let path = directory.join("scenario.json");
+    std::fs::write(&path, &printed.stdout).unwrap();
+    let path = path.to_str().unwrap();
+    let output = simulate(&["--scenario", path, "--json", "-", "--quiet"]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"]["nodes"], 3);
+    std::fs::write(directory.join("bad.json"), b"{\"nodes\": 3}").unwrap();
+    let bad = directory.join("bad.json");
+    refused(
+        &["--scenario", bad.to_str().unwrap()],
+        "not a valid scenario",
+    );
+    std::fs::remove_dir_all(&directory).unwrap();
+}
