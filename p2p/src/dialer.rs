@@ -47,8 +47,11 @@ async fn dial<E: Context, S: Signer>(
     peer: S::PublicKey,
     address: SocketAddr,
 ) {
+    // The connect, the handshake and the connection each live in a box of their own: the
+    // task then holds only the step it is in, not room for the largest of them, which is
+    // most of a connection's memory in a large network.
     let connected = {
-        let connecting = context.dial(address).fuse();
+        let connecting = Box::pin(context.dial(address)).fuse();
         let timeout = context.sleep(shared.config.dial_timeout).fuse();
         futures::pin_mut!(connecting, timeout);
         select_biased! {
@@ -61,13 +64,13 @@ async fn dial<E: Context, S: Signer>(
         lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
         return;
     };
-    let handshake = palisade_stream::dial(
+    let handshake = Box::pin(palisade_stream::dial(
         context.child("stream"),
         shared.config.stream(),
         peer.clone(),
         sink,
         stream,
-    )
+    ))
     .await;
     let (sender, receiver) = match handshake {
         Ok(halves) => halves,
@@ -84,7 +87,7 @@ async fn dial<E: Context, S: Signer>(
     match registered {
         Ok(registration) => {
             let peer = shared.peer(peer, registration);
-            peer::run(context, peer, sender, receiver).await;
+            Box::pin(peer::run(context, peer, sender, receiver)).await;
         }
         Err(Refusal::Duplicate | Refusal::NotAllowed) => drop((sender, receiver)),
     }

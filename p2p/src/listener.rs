@@ -73,13 +73,14 @@ pub(crate) async fn run<E: Context, S: Signer>(context: E, shared: Shared<S, E>)
                     let allowed = lock(&directory).is_allowed(&claimed, now);
                     async move { allowed }
                 };
-                let handshake = palisade_stream::listen(
+                // Boxed, as in the dialer: the task holds only the step it is in.
+                let handshake = Box::pin(palisade_stream::listen(
                     context.child("stream"),
                     shared.config.stream(),
                     bouncer,
                     sink,
                     stream,
-                )
+                ))
                 .await;
                 drop(slot);
                 let (peer, sender, receiver) = match handshake {
@@ -94,7 +95,7 @@ pub(crate) async fn run<E: Context, S: Signer>(context: E, shared: Shared<S, E>)
                     lock(&shared.directory).register(peer.clone(), false, context.current());
                 if let Ok(registration) = registered {
                     let peer = shared.peer(peer, registration);
-                    peer::run(context, peer, sender, receiver).await;
+                    Box::pin(peer::run(context, peer, sender, receiver)).await;
                 }
             });
     }
