@@ -192,7 +192,7 @@ impl fmt::Display for Report {
             percent(messages.delivered, messages.sent)
         )?;
         for (reason, count) in &messages.not_delivered {
-            writeln!(f, "    not delivered: {reason:<24}{count}")?;
+            writeln!(f, "    not delivered: {reason:<28}{count}")?;
         }
         writeln!(
             f,
