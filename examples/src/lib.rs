@@ -5,6 +5,10 @@
 //! bouncer before any signature is checked. It is generic over the runtime, so the binary runs
 //! it over real TCP on tokio and the tests run it on the deterministic simulator.
 
+pub mod hex;
+pub mod keyfile;
+pub mod node;
+
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock, Listener as _, Network, Spawner, Supervisor};
 use palisade_stream::{Config, Error, dial, listen};

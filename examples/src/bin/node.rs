@@ -1,0 +1,101 @@
+//! `node`: one palisade-p2p node on real TCP, from a TOML configuration.
+//!
+//! - `node keygen FILE` writes a new identity key (permissions 0600) and prints its public
+//!   key, to put in the other nodes' `[[peers]]`.
+//! - `node run CONFIG` joins the network: lines typed on standard input are broadcast,
+//!   received messages are printed, logs go to standard error, and metrics are served at
+//!   `http://<metrics>/metrics` when the configuration names an address.
+
+use clap::{Parser, Subcommand};
+use commonware_runtime::{Runner as _, tokio};
+use futures::channel::mpsc;
+use palisade_examples::{keyfile, node};
+use std::{
+    io::{BufRead as _, IsTerminal as _},
+    path::PathBuf,
+    process::ExitCode,
+};
+
+#[derive(Parser)]
+#[command(name = "node", version, about = "One palisade-p2p node on real TCP")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Write a new identity key to FILE (never overwriting) and print its public key.
+    Keygen {
+        /// Where to write the key.
+        file: PathBuf,
+    },
+    /// Run a node from the configuration in CONFIG.
+    Run {
+        /// The TOML configuration.
+        config: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let _ = tracing_subscriber::fmt()
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
+        .with_target(false)
+        .try_init();
+    match Cli::parse().command {
+        Command::Keygen { file } => match keyfile::generate(&file, rand::rng()) {
+            Ok(public) => {
+                println!("{}", keyfile::public_key_hex(&public));
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("node: {error}");
+                ExitCode::from(2)
+            }
+        },
+        Command::Run { config } => run(&config),
+    }
+}
+
+fn run(path: &std::path::Path) -> ExitCode {
+    let config = match node::config::NodeConfig::load(path) {
+        Ok(config) => config,
+        Err(error) => {
+            eprintln!("node: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let key = match keyfile::read(&config.key_file) {
+        Ok(key) => key,
+        Err(error) => {
+            eprintln!("node: {error}");
+            return ExitCode::from(2);
+        }
+    };
+    let (lines, input) = mpsc::unbounded();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let Ok(line) = line else { break };
+            if lines.unbounded_send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let storage = std::env::temp_dir().join(format!("palisade-node-{}", std::process::id()));
+    let runner = tokio::Runner::new(
+        tokio::Config::new()
+            .with_worker_threads(2)
+            .with_storage_directory(&storage),
+    );
+    let print = |line: String| println!("{line}");
+    let result = runner.start(|context| node::run(context, config, key, input, print));
+    let _ = std::fs::remove_dir_all(&storage);
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("node: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,90 @@
+//! Lower-case hexadecimal, for keys in files and on the command line.
+
+/// `bytes` as lower-case hex.
+pub fn encode(bytes: &[u8]) -> String {
+    const DIGITS: &[u8; 16] = b"0123456789abcdef";
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for byte in bytes {
+        out.push(DIGITS[usize::from(byte >> 4)] as char);
+        out.push(DIGITS[usize::from(byte & 0xf)] as char);
+    }
+    out
+}
+
+/// Why a string is not hex.
+#[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+pub enum HexError {
+    /// An odd number of digits.
+    #[error("odd number of hex digits ({0})")]
+    OddLength(usize),
+    /// A character that is not a hex digit.
+    #[error("`{character}` at position {position} is not a hex digit")]
+    NotHex {
+        /// The character.
+        character: char,
+        /// Its position.
+        position: usize,
+    },
+}
+
+/// The bytes that `text` (hex, either case) spells.
+pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
+    if !text.len().is_multiple_of(2) {
+        return Err(HexError::OddLength(text.len()));
+    }
+    let digit = |position: usize, character: char| {
+        character
+            .to_digit(16)
+            .map(|value| value as u8)
+            .ok_or(HexError::NotHex {
+                character,
+                position,
+            })
+    };
+    let characters: Vec<char> = text.chars().collect();
+    if characters.len() != text.len() {
+        let (position, character) = text
+            .char_indices()
+            .find(|(_, c)| !c.is_ascii())
+            .expect("a multi-byte character");
+        return Err(HexError::NotHex {
+            character,
+            position,
+        });
+    }
+    characters
+        .chunks(2)
+        .enumerate()
+        .map(|(index, pair)| Ok(digit(2 * index, pair[0])? << 4 | digit(2 * index + 1, pair[1])?))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip() {
+        let bytes: Vec<u8> = (0..=255).collect();
+        assert_eq!(decode(&encode(&bytes)).unwrap(), bytes);
+        assert_eq!(decode("ABcd").unwrap(), [0xab, 0xcd]);
+    }
+
+    #[test]
+    fn malformed_hex_is_refused() {
+        assert_eq!(decode("abc"), Err(HexError::OddLength(3)));
+        assert_eq!(
+            decode("0g"),
+            Err(HexError::NotHex {
+                character: 'g',
+                position: 1
+            })
+        );
+        assert!(matches!(
+            decode("é00"),
+            Err(HexError::NotHex {
+                character: 'é', ..
+            })
+        ));
+    }
+}

@@ -1,0 +1,130 @@
+//! The `node` example: one palisade-p2p node on real sockets, configured from a TOML file.
+//!
+//! It joins the network its configuration describes, broadcasts every line it is given on
+//! the first channel, prints every message it receives, logs through `tracing`, and serves
+//! its metrics in Prometheus text at `http://<metrics>/metrics`. Received text comes from
+//! other machines: control characters are escaped before it reaches the terminal.
+
+pub mod config;
+pub mod metrics_http;
+
+use crate::keyfile;
+use commonware_cryptography::{Signer as _, ed25519};
+use commonware_runtime::{Quota, Supervisor};
+use config::{NodeConfig, Preset};
+use futures::{StreamExt as _, channel::mpsc, channel::oneshot};
+use palisade_p2p::{Recipients, channels::Error as ChannelError};
+use std::net::SocketAddr;
+
+/// Why a node stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The metrics endpoint could not be bound.
+    #[error("cannot serve metrics on {0}: the address is taken or not local")]
+    Metrics(SocketAddr),
+    /// The network stopped.
+    #[error("the network stopped")]
+    NetworkClosed,
+}
+
+/// Runs the node until its network stops: broadcasts each of `lines` on the first channel and
+/// hands each received message to `print` as `<sender>: <text>`.
+///
+/// # Errors
+/// [`NodeError`].
+pub async fn run<E>(
+    context: E,
+    config: NodeConfig,
+    key: ed25519::PrivateKey,
+    mut lines: mpsc::UnboundedReceiver<String>,
+    print: impl Fn(String) + Send + Sync + Clone + 'static,
+) -> Result<(), NodeError>
+where
+    E: palisade_p2p::Context + Supervisor,
+{
+    if let Some(address) = config.metrics {
+        let (bound, listening) = oneshot::channel();
+        context
+            .child("metrics_http")
+            .spawn(move |context| async move {
+                if let Err(error) = metrics_http::serve(context, address, bound).await {
+                    tracing::error!(%address, %error, "metrics endpoint failed");
+                }
+            });
+        let address = listening.await.map_err(|_| NodeError::Metrics(address))?;
+        tracing::info!("metrics at http://{address}/metrics");
+    }
+    let me = key.public_key();
+    let namespace = config.namespace.as_bytes();
+    let p2p_config = match config.preset {
+        Preset::Recommended => palisade_p2p::Config::recommended(key, namespace, config.listen),
+        Preset::Local => palisade_p2p::Config::local(key, namespace, config.listen),
+    };
+    let (mut network, mut oracle) = palisade_p2p::Network::new(context.child("p2p"), p2p_config);
+    let mut first_sender = None;
+    for channel in &config.channels {
+        let quota = Quota::per_second(channel.messages_per_second);
+        let (sender, mut receiver) = network.register(channel.id, quota, channel.backlog);
+        first_sender.get_or_insert(sender);
+        let (id, print) = (channel.id, print.clone());
+        context.child("receiver").spawn(move |_| async move {
+            while let Ok((from, message)) = receiver.recv().await {
+                let sender = keyfile::public_key_hex(&from);
+                let text = printable(message.as_ref());
+                if id == 0 {
+                    print(format!("{}: {text}", &sender[..8]));
+                } else {
+                    print(format!("[{id}] {}: {text}", &sender[..8]));
+                }
+            }
+        });
+    }
+    let mut sender = first_sender.expect("a config has at least one channel");
+    let mut set = config.peers.clone();
+    set.push((me.clone(), config.listen));
+    oracle.track(0, set).await;
+    let handle = network.start();
+    tracing::info!(
+        public_key = %keyfile::public_key_hex(&me),
+        listen = %config.listen,
+        peers = config.peers.len(),
+        "node started"
+    );
+    while let Some(line) = lines.next().await {
+        match sender.send(Recipients::All, line.into_bytes(), false).await {
+            Ok(recipients) => tracing::info!(recipients = recipients.len(), "broadcast"),
+            Err(ChannelError::NetworkClosed) => return Err(NodeError::NetworkClosed),
+            Err(error) => tracing::warn!(%error, "line not sent"),
+        }
+    }
+    // Input ended: keep serving the network until the process is stopped.
+    let _ = handle.await;
+    Err(NodeError::NetworkClosed)
+}
+
+/// `message` as text fit for a terminal: invalid UTF-8 replaced, control characters (which
+/// could move the cursor or rewrite the screen) escaped.
+pub fn printable(message: &[u8]) -> String {
+    String::from_utf8_lossy(message)
+        .chars()
+        .flat_map(|c| {
+            if c.is_control() {
+                c.escape_default().collect::<Vec<_>>()
+            } else {
+                vec![c]
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn control_characters_never_reach_the_terminal() {
+        assert_eq!(printable(b"hello"), "hello");
+        assert_eq!(printable(b"a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        assert_eq!(printable(&[0xff, b'x']), "\u{fffd}x");
+    }
+}

@@ -1,0 +1,267 @@
+//! The `node` binary on real sockets: three processes on loopback reach a full mesh, pass a
+//! line typed into one to the others, and answer on `/metrics`; bad configurations and key
+//! files stop a node with an error that names the file and the field.
+
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    net::{TcpListener, TcpStream},
+    os::unix::fs::PermissionsExt as _,
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, Output, Stdio},
+    sync::mpsc,
+    time::{Duration, Instant},
+};
+
+const NODE: &str = env!("CARGO_BIN_EXE_node");
+
+/// A folder of its own, removed at the end.
+struct Folder(PathBuf);
+
+impl Folder {
+    fn new(name: &str) -> Self {
+        let path =
+            std::env::temp_dir().join(format!("palisade-node-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&path);
+        std::fs::create_dir_all(&path).unwrap();
+        Self(path)
+    }
+}
+
+impl Drop for Folder {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A running node, killed when dropped.
+struct Running {
+    child: Child,
+    stdin: ChildStdin,
+    lines: mpsc::Receiver<String>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Running {
+    fn start(config: &Path) -> Self {
+        let mut child = Command::new(NODE)
+            .arg("run")
+            .arg(config)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let (sender, lines) = mpsc::channel();
+        std::thread::spawn(move || {
+            for line in BufReader::new(stdout).lines() {
+                let Ok(line) = line else { break };
+                if sender.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        Self {
+            child,
+            stdin,
+            lines,
+        }
+    }
+
+    /// Waits up to `within` for a printed line containing `text`.
+    fn expect_line(&self, text: &str, within: Duration) -> String {
+        let deadline = Instant::now() + within;
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => return line,
+                Ok(_) => {}
+                Err(_) => panic!("no line with {text:?} within {within:?}"),
+            }
+        }
+    }
+}
+
+fn keygen(path: &Path) -> String {
+    let output = Command::new(NODE).arg("keygen").arg(path).output().unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let public = String::from_utf8(output.stdout).unwrap().trim().to_string();
+    assert_eq!(public.len(), 64, "{public}");
+    assert!(public.chars().all(|c| c.is_ascii_hexdigit()));
+    public
+}
+
+fn free_ports(count: usize) -> Vec<u16> {
+    let listeners: Vec<_> = (0..count)
+        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
+        .collect();
+    listeners
+        .iter()
+        .map(|l| l.local_addr().unwrap().port())
+        .collect()
+}
+
+/// The body of `GET /metrics` on `port`, or `None` if nothing answers yet.
+fn metrics(port: u16) -> Option<String> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+fn gauge(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(name) && !line.starts_with('#'))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+fn run_node(config: &Path) -> Output {
+    Command::new(NODE)
+        .arg("run")
+        .arg(config)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn three_nodes_mesh_exchange_lines_and_serve_metrics() {
+    let folder = Folder::new("mesh");
+    let ports = free_ports(6);
+    let keys: Vec<String> = (0..3)
+        .map(|i| keygen(&folder.0.join(format!("node{i}.key"))))
+        .collect();
+    let mode = std::fs::metadata(folder.0.join("node0.key"))
+        .unwrap()
+        .permissions()
+        .mode();
+    assert_eq!(mode & 0o777, 0o600);
+    let mut nodes = Vec::new();
+    for i in 0..3 {
+        let mut config = format!(
+            "key_file = \"node{i}.key\"\nlisten = \"127.0.0.1:{}\"\nnamespace = \"node-test\"\n\
+             metrics = \"127.0.0.1:{}\"\npreset = \"local\"\n",
+            ports[i],
+            ports[3 + i]
+        );
+        for j in (0..3).filter(|&j| j != i) {
+            config.push_str(&format!(
+                "[[peers]]\npublic_key = \"{}\"\naddress = \"127.0.0.1:{}\"\n",
+                keys[j], ports[j]
+            ));
+        }
+        let path = folder.0.join(format!("node{i}.toml"));
+        std::fs::write(&path, config).unwrap();
+        nodes.push(Running::start(&path));
+    }
+    // Full mesh: every node's gauge says 2.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !(0..3).all(|i| {
+        metrics(ports[3 + i]).and_then(|text| gauge(&text, "p2p_connected_peers")) == Some(2.0)
+    }) {
+        assert!(Instant::now() < deadline, "no full mesh within 30 s");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    writeln!(nodes[0].stdin, "hello from node zero").unwrap();
+    nodes[0].stdin.flush().unwrap();
+    for node in &nodes[1..] {
+        let line = node.expect_line("hello from node zero", Duration::from_secs(10));
+        assert!(line.starts_with(&keys[0][..8]), "{line}");
+    }
+    writeln!(nodes[2].stdin, "and back from two").unwrap();
+    nodes[2].stdin.flush().unwrap();
+    nodes[0].expect_line("and back from two", Duration::from_secs(10));
+    let text = metrics(ports[3]).unwrap();
+    for expected in [
+        "# TYPE p2p_connected_peers gauge",
+        "p2p_handshakes_total{",
+        "p2p_messages_total{channel=\"0\",direction=\"inbound\",fate=\"received\"} 1",
+        "p2p_messages_total{channel=\"0\",direction=\"outbound\",fate=\"sent\"} 2",
+    ] {
+        assert!(text.contains(expected), "{expected} missing from\n{text}");
+    }
+}
+
+#[test]
+fn bad_configurations_stop_the_node_naming_file_and_field() {
+    let folder = Folder::new("bad");
+    let missing = folder.0.join("missing.toml");
+    let output = run_node(&missing);
+    assert_eq!(output.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(stderr.contains("missing.toml"), "{stderr}");
+
+    let key = keygen(&folder.0.join("me.key"));
+    let cases = [
+        ("listen = \"localhost\"", "field `listen`"),
+        (
+            "listen = \"127.0.0.1:1\"\n[[peers]]\npublic_key = \"abc\"\naddress = \"127.0.0.1:2\"",
+            "field `peers[0].public_key`",
+        ),
+        ("listen = 5", "listen"),
+        ("listen = \"127.0.0.1:1\"\nprest = \"local\"", "prest"),
+    ];
+    for (index, (fields, expected)) in cases.iter().enumerate() {
+        let path = folder.0.join(format!("bad{index}.toml"));
+        std::fs::write(
+            &path,
+            format!("key_file = \"me.key\"\nnamespace = \"n\"\n{fields}\n"),
+        )
+        .unwrap();
+        let output = run_node(&path);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(&format!("bad{index}.toml")), "{stderr}");
+        assert!(stderr.contains(expected), "{expected} not in {stderr}");
+    }
+
+    // A key file others can read, and one that is not there.
+    let peers = format!("[[peers]]\npublic_key = \"{key}\"\naddress = \"127.0.0.1:2\"");
+    std::fs::set_permissions(
+        folder.0.join("me.key"),
+        std::fs::Permissions::from_mode(0o644),
+    )
+    .unwrap();
+    for (name, key_file, expected) in [
+        ("open.toml", "me.key", "chmod 600"),
+        ("nokey.toml", "absent.key", "absent.key"),
+    ] {
+        let path = folder.0.join(name);
+        std::fs::write(
+            &path,
+            format!(
+                "key_file = \"{key_file}\"\nnamespace = \"n\"\nlisten = \"127.0.0.1:1\"\n{peers}\n"
+            ),
+        )
+        .unwrap();
+        let output = run_node(&path);
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(2), "{stderr}");
+        assert!(stderr.contains(expected), "{expected} not in {stderr}");
+    }
+
+    // keygen never overwrites.
+    let output = Command::new(NODE)
+        .arg("keygen")
+        .arg(folder.0.join("me.key"))
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("me.key"));
+}
