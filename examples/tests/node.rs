@@ -3,91 +3,19 @@
 //! files stop a node with an error that names the file and the field.
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
-    net::{TcpListener, TcpStream},
+    io::{Read as _, Write as _},
+    net::TcpStream,
     os::unix::fs::PermissionsExt as _,
-    path::{Path, PathBuf},
-    process::{Child, ChildStdin, Command, Output, Stdio},
-    sync::mpsc,
+    path::Path,
+    process::{Command, Output, Stdio},
     time::{Duration, Instant},
 };
 
+mod support;
+
+use support::{Folder, Running, free_ports};
+
 const NODE: &str = env!("CARGO_BIN_EXE_node");
-
-/// A folder of its own, removed at the end.
-struct Folder(PathBuf);
-
-impl Folder {
-    fn new(name: &str) -> Self {
-        let path =
-            std::env::temp_dir().join(format!("palisade-node-{name}-{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&path);
-        std::fs::create_dir_all(&path).unwrap();
-        Self(path)
-    }
-}
-
-impl Drop for Folder {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
-
-/// A running node, killed when dropped.
-struct Running {
-    child: Child,
-    stdin: ChildStdin,
-    lines: mpsc::Receiver<String>,
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-impl Running {
-    fn start(config: &Path) -> Self {
-        let mut child = Command::new(NODE)
-            .arg("run")
-            .arg(config)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap();
-        let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
-        let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
-                }
-            }
-        });
-        Self {
-            child,
-            stdin,
-            lines,
-        }
-    }
-
-    /// Waits up to `within` for a printed line containing `text`.
-    fn expect_line(&self, text: &str, within: Duration) -> String {
-        let deadline = Instant::now() + within;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok(line) if line.contains(text) => return line,
-                Ok(_) => {}
-                Err(_) => panic!("no line with {text:?} within {within:?}"),
-            }
-        }
-    }
-}
 
 fn keygen(path: &Path) -> String {
     let output = Command::new(NODE).arg("keygen").arg(path).output().unwrap();
@@ -100,16 +28,6 @@ fn keygen(path: &Path) -> String {
     assert_eq!(public.len(), 64, "{public}");
     assert!(public.chars().all(|c| c.is_ascii_hexdigit()));
     public
-}
-
-fn free_ports(count: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..count)
-        .map(|_| TcpListener::bind("127.0.0.1:0").unwrap())
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().unwrap().port())
-        .collect()
 }
 
 /// The body of `GET /metrics` on `port`, or `None` if nothing answers yet.
@@ -168,7 +86,7 @@ fn three_nodes_mesh_exchange_lines_and_serve_metrics() {
         }
         let path = folder.0.join(format!("node{i}.toml"));
         std::fs::write(&path, config).unwrap();
-        nodes.push(Running::start(&path));
+        nodes.push(Running::start(NODE, &["run", path.to_str().unwrap()]));
     }
     // Full mesh: every node's gauge says 2.
     let deadline = Instant::now() + Duration::from_secs(30);

@@ -88,7 +88,7 @@ fn run(path: &std::path::Path) -> ExitCode {
             .with_worker_threads(2)
             .with_storage_directory(&storage),
     );
-    let print = |line: String| println!("{line}");
+    let print = |received: node::Received| println!("{received}");
     let result = runner.start(|context| node::run(context, config, key, input, print));
     let _ = std::fs::remove_dir_all(&storage);
     match result {

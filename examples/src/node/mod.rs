@@ -27,8 +27,31 @@ pub enum NodeError {
     NetworkClosed,
 }
 
+/// A message a node received, as text fit for a terminal ([`printable`]).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Received {
+    /// Who sent it.
+    pub from: ed25519::PublicKey,
+    /// On which channel.
+    pub channel: u64,
+    /// What it said.
+    pub text: String,
+}
+
+impl std::fmt::Display for Received {
+    /// `<first 8 hex digits of the sender's key>: <text>`, with `[channel] ` in front for
+    /// channels other than 0.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let sender = keyfile::public_key_hex(&self.from);
+        if self.channel != 0 {
+            write!(f, "[{}] ", self.channel)?;
+        }
+        write!(f, "{}: {}", &sender[..8], self.text)
+    }
+}
+
 /// Runs the node until its network stops: broadcasts each of `lines` on the first channel and
-/// hands each received message to `print` as `<sender>: <text>`.
+/// hands each received message to `print`.
 ///
 /// # Errors
 /// [`NodeError`].
@@ -37,7 +60,7 @@ pub async fn run<E>(
     config: NodeConfig,
     key: ed25519::PrivateKey,
     mut lines: mpsc::UnboundedReceiver<String>,
-    print: impl Fn(String) + Send + Sync + Clone + 'static,
+    print: impl Fn(Received) + Send + Sync + Clone + 'static,
 ) -> Result<(), NodeError>
 where
     E: palisade_p2p::Context + Supervisor,
@@ -69,13 +92,11 @@ where
         let (id, print) = (channel.id, print.clone());
         context.child("receiver").spawn(move |_| async move {
             while let Ok((from, message)) = receiver.recv().await {
-                let sender = keyfile::public_key_hex(&from);
-                let text = printable(message.as_ref());
-                if id == 0 {
-                    print(format!("{}: {text}", &sender[..8]));
-                } else {
-                    print(format!("[{id}] {}: {text}", &sender[..8]));
-                }
+                print(Received {
+                    from,
+                    channel: id,
+                    text: printable(message.as_ref()),
+                });
             }
         });
     }

@@ -1,0 +1,59 @@
+//! `chat`: three processes, three people; a line one types appears on the other two, with
+//! the sender's name.
+
+mod support;
+
+use std::{io::Write as _, net::TcpListener, time::Duration};
+use support::Running;
+
+const CHAT: &str = env!("CARGO_BIN_EXE_chat");
+
+/// A port with the next two free as well.
+fn three_free_ports() -> u16 {
+    let start = 20_000 + (std::process::id() % 20_000) as u16;
+    (start..start + 5_000)
+        .step_by(3)
+        .find(|&base| (base..base + 3).all(|port| TcpListener::bind(("127.0.0.1", port)).is_ok()))
+        .expect("three free ports")
+}
+
+#[test]
+fn a_line_typed_by_one_appears_on_the_other_two() {
+    let base = three_free_ports().to_string();
+    let mut people: Vec<Running> = ["alice", "bob", "carol"]
+        .iter()
+        .map(|name| Running::start(CHAT, &[name, "--base-port", &base]))
+        .collect();
+    for person in &people {
+        person.expect_line("type a line", Duration::from_secs(10));
+    }
+    // Lines typed before the mesh is up reach nobody: repeat until both others have one.
+    let mut seen = [false, false];
+    for attempt in 0..100 {
+        writeln!(people[0].stdin, "hello {attempt}").unwrap();
+        people[0].stdin.flush().unwrap();
+        for (index, person) in people[1..].iter().enumerate() {
+            if !seen[index] {
+                seen[index] = person.try_line("alice: hello", Duration::from_millis(200));
+            }
+        }
+        if seen == [true, true] {
+            break;
+        }
+    }
+    assert_eq!(seen, [true, true], "alice's lines never arrived");
+    writeln!(people[2].stdin, "hi alice, carol here").unwrap();
+    people[2].stdin.flush().unwrap();
+    people[0].expect_line("carol: hi alice, carol here", Duration::from_secs(10));
+    people[1].expect_line("carol: hi alice, carol here", Duration::from_secs(10));
+}
+
+#[test]
+fn an_unknown_name_is_refused() {
+    let output = std::process::Command::new(CHAT)
+        .arg("mallory")
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("alice, bob, carol"));
+}
