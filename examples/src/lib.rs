@@ -7,6 +7,7 @@
 
 pub mod hex;
 pub mod keyfile;
+pub mod mitm;
 pub mod node;
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
