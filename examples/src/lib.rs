@@ -9,6 +9,7 @@ pub mod hex;
 pub mod keyfile;
 pub mod mitm;
 pub mod node;
+pub mod proxy;
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock, Listener as _, Network, Spawner, Supervisor};

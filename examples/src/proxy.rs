@@ -1,0 +1,202 @@
+//! A transparent encrypt-on-the-wire proxy pair.
+//!
+//! ```text
+//! plain client --TCP--> proxy client ==palisade==> proxy server --TCP--> backend
+//! ```
+//!
+//! The proxy client accepts plain TCP connections and carries each one over its own palisade
+//! stream to the proxy server, which admits only the client keys it was given (before any
+//! signature is checked, through the stream's bouncer) and opens a plain connection to the
+//! backend for each. Bytes are carried as they come, in messages of up to [`CHUNK_BYTES`],
+//! in order, authenticated and encrypted; neither the service nor its clients change.
+//!
+//! Ends: when a plain side closes, the stream's authenticated close tells the other proxy,
+//! which writes everything received before it and then closes its plain connection; a
+//! failure on either side drops both. The runtime's sockets cannot half-close, so a client
+//! that shuts down only its sending side and waits for more data sees the whole connection
+//! close. A refused client's connection is closed unanswered. On the tokio runtime one read
+//! waits at most 60 s, so a connection idle for longer is closed.
+
+use commonware_cryptography::ed25519;
+use commonware_runtime::{
+    Clock, IoBufs, Listener as _, Network, Sink, Spawner, Stream, Supervisor,
+};
+use futures::{FutureExt as _, channel::oneshot, select};
+use palisade_stream::{Config, Receiver, Sender, dial, listen};
+use rand_core::CryptoRng;
+use std::{collections::BTreeSet, net::SocketAddr, sync::Arc};
+
+/// Largest message one read of the plain side becomes.
+pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// The proxy client's settings.
+#[derive(Clone)]
+pub struct ClientSettings {
+    /// Where plain clients connect.
+    pub listen: SocketAddr,
+    /// The proxy server.
+    pub server: SocketAddr,
+    /// The proxy server's public key.
+    pub server_key: ed25519::PublicKey,
+    /// This proxy's identity.
+    pub key: ed25519::PrivateKey,
+    /// The namespace both proxies use.
+    pub namespace: Vec<u8>,
+}
+
+/// The proxy server's settings.
+#[derive(Clone)]
+pub struct ServerSettings {
+    /// Where proxy clients connect.
+    pub listen: SocketAddr,
+    /// The plain service behind the proxy.
+    pub backend: SocketAddr,
+    /// This proxy's identity.
+    pub key: ed25519::PrivateKey,
+    /// The proxy clients admitted.
+    pub allowed: BTreeSet<ed25519::PublicKey>,
+    /// The namespace both proxies use.
+    pub namespace: Vec<u8>,
+}
+
+/// Runs the proxy client: sends the bound address on `ready`, then serves until stopped.
+///
+/// # Errors
+/// When the listen address cannot be bound.
+pub async fn client<E>(
+    context: E,
+    settings: ClientSettings,
+    ready: oneshot::Sender<SocketAddr>,
+) -> Result<(), commonware_runtime::Error>
+where
+    E: Network + Spawner + Supervisor + Clock + CryptoRng,
+{
+    let mut listener = context.bind(settings.listen).await?;
+    let _ = ready.send(listener.local_addr()?);
+    let settings = Arc::new(settings);
+    loop {
+        let Ok((from, plain_sink, plain_stream)) = listener.accept().await else {
+            continue;
+        };
+        let settings = settings.clone();
+        context.child("connection").spawn(move |context| async move {
+            let Ok((sink, stream)) = context.dial(settings.server).await else {
+                tracing::warn!(%from, server = %settings.server, "proxy server unreachable");
+                return;
+            };
+            let config = Config::recommended(settings.key.clone(), &settings.namespace);
+            match dial(context.child("stream"), config, settings.server_key.clone(), sink, stream).await {
+                Ok((sender, receiver)) => {
+                    tracing::info!(%from, "carrying a connection");
+                    carry(plain_sink, plain_stream, sender, receiver).await;
+                }
+                Err(error) => {
+                    tracing::warn!(%from, reason = error.reason(), "handshake with the proxy server failed");
+                }
+            }
+        });
+    }
+}
+
+/// Runs the proxy server: sends the bound address on `ready`, then serves until stopped.
+///
+/// # Errors
+/// When the listen address cannot be bound.
+pub async fn server<E>(
+    context: E,
+    settings: ServerSettings,
+    ready: oneshot::Sender<SocketAddr>,
+) -> Result<(), commonware_runtime::Error>
+where
+    E: Network + Spawner + Supervisor + Clock + CryptoRng,
+{
+    let mut listener = context.bind(settings.listen).await?;
+    let _ = ready.send(listener.local_addr()?);
+    let settings = Arc::new(settings);
+    loop {
+        let Ok((from, sink, stream)) = listener.accept().await else {
+            continue;
+        };
+        let settings = settings.clone();
+        context.child("connection").spawn(move |context| async move {
+            let allowed = settings.clone();
+            let bouncer = move |claimed: ed25519::PublicKey| {
+                let known = allowed.allowed.contains(&claimed);
+                async move { known }
+            };
+            let config = Config::recommended(settings.key.clone(), &settings.namespace);
+            let (peer, sender, receiver) =
+                match listen(context.child("stream"), config, bouncer, sink, stream).await {
+                    Ok(halves) => halves,
+                    Err(error) => {
+                        tracing::warn!(%from, reason = error.reason(), "refused a proxy client");
+                        return;
+                    }
+                };
+            let Ok((plain_sink, plain_stream)) = context.dial(settings.backend).await else {
+                tracing::warn!(backend = %settings.backend, "backend unreachable");
+                return;
+            };
+            tracing::info!(%from, client = %crate::keyfile::public_key_hex(&peer), "carrying a connection");
+            carry(plain_sink, plain_stream, sender, receiver).await;
+        });
+    }
+}
+
+/// Carries one connection both ways until the secure side ends or either side fails.
+async fn carry<PS: Sink, PR: Stream, O: Sink, I: Stream>(
+    plain_sink: PS,
+    plain_stream: PR,
+    sender: Sender<O>,
+    receiver: Receiver<I>,
+) {
+    let outbound = plain_to_secure(plain_stream, sender).fuse();
+    let inbound = secure_to_plain(receiver, plain_sink).fuse();
+    futures::pin_mut!(outbound, inbound);
+    loop {
+        select! {
+            // The plain side finished sending (and the close went out): keep delivering
+            // what comes back until the other side closes too.
+            finished = outbound => if !finished { return },
+            () = inbound => return,
+        }
+    }
+}
+
+/// Plain bytes to messages; `true` when the plain side finished cleanly and the stream was
+/// closed after everything it sent.
+async fn plain_to_secure<O: Sink>(mut plain: impl Stream, mut sender: Sender<O>) -> bool {
+    loop {
+        let Ok(chunk) = read_some(&mut plain, CHUNK_BYTES).await else {
+            // End of the plain connection (the runtime reports it as an error): close.
+            return sender.close().await.is_ok();
+        };
+        if sender.send(chunk).await.is_err() {
+            return false;
+        }
+    }
+}
+
+/// Messages to plain bytes, until the stream closes or fails.
+async fn secure_to_plain<I: Stream>(mut receiver: Receiver<I>, mut plain: impl Sink) {
+    while let Ok(message) = receiver.recv().await {
+        if plain.send(IoBufs::from(message)).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// At least one byte and at most `max`: waits for one, then takes what else is buffered.
+async fn read_some(
+    stream: &mut impl Stream,
+    max: usize,
+) -> Result<Vec<u8>, commonware_runtime::Error> {
+    let first = stream.recv(1).await?.coalesce();
+    let mut chunk = Vec::with_capacity(max.min(4096));
+    chunk.extend_from_slice(first.as_ref());
+    let buffered = stream.peek(max - 1).len();
+    if buffered > 0 {
+        chunk.extend_from_slice(stream.recv(buffered).await?.coalesce().as_ref());
+    }
+    Ok(chunk)
+}

@@ -1,0 +1,207 @@
+//! `proxy`: a real TCP echo service behind the proxy pair answers byte for byte, for large
+//! and for many requests; a proxy client whose key the server does not allow gets nothing.
+
+mod support;
+
+use std::{
+    io::{Read as _, Write as _},
+    net::{Shutdown, TcpListener, TcpStream},
+    process::Command,
+    time::Duration,
+};
+use support::{Folder, Running, free_ports};
+
+const PROXY: &str = env!("CARGO_BIN_EXE_proxy");
+const NODE: &str = env!("CARGO_BIN_EXE_node");
+
+/// An echo service on a free port: each connection gets back what it sends, until it closes.
+fn echo_backend() -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    std::thread::spawn(move || {
+        for connection in listener.incoming() {
+            let Ok(mut connection) = connection else {
+                continue;
+            };
+            std::thread::spawn(move || {
+                let mut reader = connection.try_clone().unwrap();
+                let _ = std::io::copy(&mut reader, &mut connection);
+            });
+        }
+    });
+    port
+}
+
+fn keygen(path: &std::path::Path) -> String {
+    let output = Command::new(NODE).arg("keygen").arg(path).output().unwrap();
+    assert!(output.status.success());
+    String::from_utf8(output.stdout).unwrap().trim().to_string()
+}
+
+/// Pseudo-random bytes (xorshift), different per `seed`.
+fn payload(size: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed | 1;
+    (0..size)
+        .map(|_| {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state as u8
+        })
+        .collect()
+}
+
+/// Sends `request` through `port` and returns everything that comes back for it.
+fn round_trip(port: u16, request: &[u8]) -> Vec<u8> {
+    let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut writer = stream.try_clone().unwrap();
+    let sending = request.to_vec();
+    let writing = std::thread::spawn(move || writer.write_all(&sending));
+    let mut response = vec![0; request.len()];
+    let read = stream.read_exact(&mut response);
+    writing.join().unwrap().unwrap();
+    read.map(|()| response).unwrap_or_default()
+}
+
+struct Pair {
+    _folder: Folder,
+    _server: Running,
+    _client: Running,
+    _stranger: Running,
+    client_port: u16,
+    stranger_port: u16,
+}
+
+fn start_pair(name: &str) -> Pair {
+    let folder = Folder::new(name);
+    let backend = echo_backend();
+    let ports = free_ports(3);
+    let path = |name: &str| folder.0.join(name).to_str().unwrap().to_string();
+    let server_key = keygen(folder.0.join("server.key").as_path());
+    let client_key = keygen(folder.0.join("client.key").as_path());
+    keygen(folder.0.join("stranger.key").as_path());
+    let server = Running::start(
+        PROXY,
+        &[
+            "server",
+            "--listen",
+            &format!("127.0.0.1:{}", ports[0]),
+            "--backend",
+            &format!("127.0.0.1:{backend}"),
+            "--key",
+            &path("server.key"),
+            "--allow",
+            &client_key,
+        ],
+    );
+    server.expect_line("proxy server listening on", Duration::from_secs(10));
+    let client = |port: u16, key: &str| {
+        let running = Running::start(
+            PROXY,
+            &[
+                "client",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--server",
+                &format!("127.0.0.1:{}", ports[0]),
+                "--server-key",
+                &server_key,
+                "--key",
+                &path(key),
+            ],
+        );
+        running.expect_line("proxy client listening on", Duration::from_secs(10));
+        running
+    };
+    Pair {
+        _client: client(ports[1], "client.key"),
+        _stranger: client(ports[2], "stranger.key"),
+        _server: server,
+        _folder: folder,
+        client_port: ports[1],
+        stranger_port: ports[2],
+    }
+}
+
+#[test]
+fn an_echo_service_answers_through_the_proxies_byte_for_byte() {
+    let pair = start_pair("proxy-echo");
+    // Large: 8 MiB in one connection, both ways at once.
+    let request = payload(8 * 1024 * 1024, 1);
+    assert!(
+        round_trip(pair.client_port, &request) == request,
+        "8 MiB echo differs"
+    );
+    // Many: 64 connections, 8 at a time, of 1 B to 200 KB.
+    let port = pair.client_port;
+    let workers: Vec<_> = (0..8u64)
+        .map(|worker| {
+            std::thread::spawn(move || {
+                for round in 0..8u64 {
+                    let seed = worker * 8 + round + 2;
+                    let size = [1, 100, 4096, 65_537, 200_000][(seed % 5) as usize];
+                    let request = payload(size, seed);
+                    assert!(round_trip(port, &request) == request, "echo {seed} differs");
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.join().unwrap();
+    }
+}
+
+#[test]
+fn a_proxy_client_the_server_does_not_allow_gets_nothing() {
+    let pair = start_pair("proxy-refused");
+    let mut stream = TcpStream::connect(("127.0.0.1", pair.stranger_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(20)))
+        .unwrap();
+    // The write may fail once the proxy has closed the connection.
+    let _ = stream.write_all(b"let me in");
+    let _ = stream.shutdown(Shutdown::Write);
+    let mut response = Vec::new();
+    let _ = stream.read_to_end(&mut response);
+    assert!(response.is_empty(), "got {response:?}");
+    // The allowed client still works.
+    assert_eq!(round_trip(pair.client_port, b"still here"), b"still here");
+}
+
+#[test]
+fn bad_arguments_get_a_clear_error() {
+    let folder = Folder::new("proxy-args");
+    let key = folder.0.join("k.key");
+    keygen(&key);
+    let output = Command::new(PROXY)
+        .args([
+            "server",
+            "--listen",
+            "127.0.0.1:1",
+            "--backend",
+            "127.0.0.1:2",
+            "--key",
+        ])
+        .arg(&key)
+        .args(["--allow", "nothex"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("--allow #1: not hex"));
+    let output = Command::new(PROXY)
+        .args([
+            "client",
+            "--listen",
+            "127.0.0.1:1",
+            "--server",
+            "127.0.0.1:2",
+        ])
+        .args(["--server-key", "00", "--key", "/nonexistent.key"])
+        .output()
+        .unwrap();
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.key"));
+}
