@@ -1,14 +1,21 @@
 //! Lower-case hexadecimal, for keys in files and on the command line.
 
+const DIGITS: &[u8; 16] = b"0123456789abcdef";
+
 /// `bytes` as lower-case hex.
 pub fn encode(bytes: &[u8]) -> String {
-    const DIGITS: &[u8; 16] = b"0123456789abcdef";
     let mut out = String::with_capacity(bytes.len() * 2);
+    encode_into(bytes, &mut out);
+    out
+}
+
+/// Appends `bytes` as lower-case hex to `out` (which should have the room, so that a secret
+/// is never copied by a reallocation).
+pub fn encode_into(bytes: &[u8], out: &mut String) {
     for byte in bytes {
         out.push(DIGITS[usize::from(byte >> 4)] as char);
         out.push(DIGITS[usize::from(byte & 0xf)] as char);
     }
-    out
 }
 
 /// Why a string is not hex.
@@ -27,12 +34,21 @@ pub enum HexError {
     },
 }
 
-/// The bytes that `text` (hex, either case) spells.
+/// The bytes that `text` (hex, either case) spells, in a buffer allocated once at its final
+/// size.
 pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
-    if !text.len().is_multiple_of(2) {
-        return Err(HexError::OddLength(text.len()));
+    if let Some((position, character)) = text.char_indices().find(|(_, c)| !c.is_ascii()) {
+        return Err(HexError::NotHex {
+            character,
+            position,
+        });
     }
-    let digit = |position: usize, character: char| {
+    let digits = text.as_bytes();
+    if !digits.len().is_multiple_of(2) {
+        return Err(HexError::OddLength(digits.len()));
+    }
+    let digit = |position: usize| {
+        let character = char::from(digits[position]);
         character
             .to_digit(16)
             .map(|value| value as u8)
@@ -41,22 +57,11 @@ pub fn decode(text: &str) -> Result<Vec<u8>, HexError> {
                 position,
             })
     };
-    let characters: Vec<char> = text.chars().collect();
-    if characters.len() != text.len() {
-        let (position, character) = text
-            .char_indices()
-            .find(|(_, c)| !c.is_ascii())
-            .expect("a multi-byte character");
-        return Err(HexError::NotHex {
-            character,
-            position,
-        });
+    let mut bytes = Vec::with_capacity(digits.len() / 2);
+    for index in 0..digits.len() / 2 {
+        bytes.push(digit(2 * index)? << 4 | digit(2 * index + 1)?);
     }
-    characters
-        .chunks(2)
-        .enumerate()
-        .map(|(index, pair)| Ok(digit(2 * index, pair[0])? << 4 | digit(2 * index + 1, pair[1])?))
-        .collect()
+    Ok(bytes)
 }
 
 #[cfg(test)]

@@ -11,11 +11,14 @@ use commonware_math::algebra::Random as _;
 use rand_core::CryptoRng;
 use std::{
     fs::OpenOptions,
-    io::Write as _,
+    io::{Read as _, Write as _},
     os::unix::fs::{OpenOptionsExt as _, PermissionsExt as _},
     path::{Path, PathBuf},
 };
-use zeroize::Zeroizing;
+use zeroize::{Zeroize as _, Zeroizing};
+
+/// `open(2)` flag: fail on a symbolic link (Linux and most Unix systems).
+const O_NOFOLLOW: i32 = 0o400_000;
 
 /// Why a key file cannot be written or used.
 #[derive(Debug, thiserror::Error)]
@@ -63,15 +66,24 @@ pub fn generate(path: &Path, rng: impl CryptoRng) -> Result<ed25519::PublicKey, 
         .mode(0o600)
         .open(path)
         .map_err(io)?;
-    let bytes = Zeroizing::new(key.encode().to_vec());
-    let mut line = Zeroizing::new(hex::encode(&bytes));
+    let mut encoded = key.encode_mut();
+    let mut line = Zeroizing::new(String::with_capacity(2 * encoded.len() + 1));
+    hex::encode_into(&encoded, &mut line);
+    encoded[..].zeroize();
     line.push('\n');
     file.write_all(line.as_bytes()).map_err(io)?;
     file.sync_all().map_err(io)?;
     Ok(key.public_key())
 }
 
+/// Bytes of a key file read at most: the key's 64 hex digits and some room for whitespace.
+const MAX_KEY_FILE_BYTES: u64 = 256;
+
 /// The key in `path`.
+///
+/// The file is opened once, without following a symbolic link, and what is checked (a
+/// regular file, readable by its owner only) is what is read, at most
+/// [`MAX_KEY_FILE_BYTES`].
 ///
 /// # Errors
 /// [`KeyFileError::Io`], [`KeyFileError::TooOpen`] or [`KeyFileError::Malformed`].
@@ -80,18 +92,36 @@ pub fn read(path: &Path) -> Result<ed25519::PrivateKey, KeyFileError> {
         path: path.to_path_buf(),
         error,
     };
-    let mode = std::fs::metadata(path).map_err(io)?.permissions().mode() & 0o777;
+    let malformed = |problem: String| KeyFileError::Malformed {
+        path: path.to_path_buf(),
+        problem,
+    };
+    let file = OpenOptions::new()
+        .read(true)
+        .custom_flags(O_NOFOLLOW)
+        .open(path)
+        .map_err(io)?;
+    let metadata = file.metadata().map_err(io)?;
+    if !metadata.is_file() {
+        return Err(malformed("is not a regular file".into()));
+    }
+    let mode = metadata.permissions().mode() & 0o777;
     if mode & 0o077 != 0 {
         return Err(KeyFileError::TooOpen {
             path: path.to_path_buf(),
             mode,
         });
     }
-    let malformed = |problem: String| KeyFileError::Malformed {
-        path: path.to_path_buf(),
-        problem,
-    };
-    let text = Zeroizing::new(std::fs::read_to_string(path).map_err(io)?);
+    let mut text = Zeroizing::new(Vec::with_capacity(MAX_KEY_FILE_BYTES as usize + 1));
+    file.take(MAX_KEY_FILE_BYTES + 1)
+        .read_to_end(&mut text)
+        .map_err(io)?;
+    if text.len() as u64 > MAX_KEY_FILE_BYTES {
+        return Err(malformed(format!(
+            "is longer than {MAX_KEY_FILE_BYTES} bytes"
+        )));
+    }
+    let text = std::str::from_utf8(&text).map_err(|_| malformed("is not text".into()))?;
     let bytes = Zeroizing::new(
         hex::decode(text.trim()).map_err(|error| malformed(format!("not a hex key: {error}")))?,
     );
@@ -194,6 +224,31 @@ mod tests {
             let text = error.to_string();
             assert!(text.contains(name) && text.contains(expected), "{text}");
         }
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn links_and_oversized_files_are_refused() {
+        let dir = directory("links");
+        let key = dir.join("node.key");
+        generate(&key, rng()).unwrap();
+        let link = dir.join("link.key");
+        std::os::unix::fs::symlink(&key, &link).unwrap();
+        let error = read(&link).unwrap_err();
+        assert!(matches!(error, KeyFileError::Io { .. }), "{error}");
+        let big = dir.join("big.key");
+        std::fs::write(&big, "0".repeat(1000)).unwrap();
+        std::fs::set_permissions(&big, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let error = read(&big).unwrap_err();
+        assert!(
+            error.to_string().contains("longer than 256 bytes"),
+            "{error}"
+        );
+        let error = read(&dir).unwrap_err();
+        assert!(matches!(
+            error,
+            KeyFileError::Malformed { .. } | KeyFileError::Io { .. }
+        ));
         std::fs::remove_dir_all(dir).unwrap();
     }
 

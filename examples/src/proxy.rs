@@ -11,11 +11,17 @@
 //! in order, authenticated and encrypted; neither the service nor its clients change.
 //!
 //! Ends: when a plain side closes, the stream's authenticated close tells the other proxy,
-//! which writes everything received before it and then closes its plain connection; a
-//! failure on either side drops both. The runtime's sockets cannot half-close, so a client
-//! that shuts down only its sending side and waits for more data sees the whole connection
-//! close. A refused client's connection is closed unanswered. On the tokio runtime one read
-//! waits at most 60 s, so a connection idle for longer is closed.
+//! which writes everything received before it and then closes its plain connection. The
+//! runtime reports a plain connection reset like a close, so it is passed on as one. A read
+//! that times out (the runtime bounds each read; the `proxy` binary sets one hour) aborts the
+//! stream instead, so the other side sees the connection cut, not a clean end. The runtime's
+//! sockets cannot half-close, so a client that shuts down only its sending side and waits
+//! for more data sees the whole connection close. A refused client's connection is closed
+//! unanswered.
+//!
+//! Limits: each proxy carries at most [`MAX_CONNECTIONS`] connections at once (more are
+//! closed unanswered) and pauses after a failed accept (for example when out of file
+//! descriptors) rather than spin.
 
 use commonware_cryptography::ed25519;
 use commonware_runtime::{
@@ -24,10 +30,48 @@ use commonware_runtime::{
 use futures::{FutureExt as _, channel::oneshot, select};
 use palisade_stream::{Config, Receiver, Sender, dial, listen};
 use rand_core::CryptoRng;
-use std::{collections::BTreeSet, net::SocketAddr, sync::Arc};
+use std::{
+    collections::BTreeSet,
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 /// Largest message one read of the plain side becomes.
 pub const CHUNK_BYTES: usize = 64 * 1024;
+
+/// Connections a proxy carries at once (handshakes included).
+pub const MAX_CONNECTIONS: usize = 1024;
+
+/// Pause after a failed accept.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// Counts live connections; a slot is given back when dropped.
+#[derive(Clone, Default)]
+struct Slots(Arc<AtomicUsize>);
+
+struct Slot(Arc<AtomicUsize>);
+
+impl Slots {
+    fn take(&self) -> Option<Slot> {
+        let taken = self
+            .0
+            .fetch_update(Ordering::SeqCst, Ordering::SeqCst, |live| {
+                (live < MAX_CONNECTIONS).then_some(live + 1)
+            })
+            .is_ok();
+        taken.then(|| Slot(self.0.clone()))
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// The proxy client's settings.
 #[derive(Clone)]
@@ -74,12 +118,19 @@ where
     let mut listener = context.bind(settings.listen).await?;
     let _ = ready.send(listener.local_addr()?);
     let settings = Arc::new(settings);
+    let slots = Slots::default();
     loop {
         let Ok((from, plain_sink, plain_stream)) = listener.accept().await else {
+            context.sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let Some(slot) = slots.take() else {
+            tracing::warn!(%from, "too many connections: closed");
             continue;
         };
         let settings = settings.clone();
         context.child("connection").spawn(move |context| async move {
+            let _slot = slot;
             let Ok((sink, stream)) = context.dial(settings.server).await else {
                 tracing::warn!(%from, server = %settings.server, "proxy server unreachable");
                 return;
@@ -113,12 +164,19 @@ where
     let mut listener = context.bind(settings.listen).await?;
     let _ = ready.send(listener.local_addr()?);
     let settings = Arc::new(settings);
+    let slots = Slots::default();
     loop {
         let Ok((from, sink, stream)) = listener.accept().await else {
+            context.sleep(ACCEPT_BACKOFF).await;
+            continue;
+        };
+        let Some(slot) = slots.take() else {
+            tracing::warn!(%from, "too many connections: closed");
             continue;
         };
         let settings = settings.clone();
         context.child("connection").spawn(move |context| async move {
+            let _slot = slot;
             let allowed = settings.clone();
             let bouncer = move |claimed: ed25519::PublicKey| {
                 let known = allowed.allowed.contains(&claimed);
@@ -163,16 +221,25 @@ async fn carry<PS: Sink, PR: Stream, O: Sink, I: Stream>(
     }
 }
 
-/// Plain bytes to messages; `true` when the plain side finished cleanly and the stream was
-/// closed after everything it sent.
+/// Plain bytes to messages; `true` when the plain side finished and the stream was closed
+/// after everything it sent.
 async fn plain_to_secure<O: Sink>(mut plain: impl Stream, mut sender: Sender<O>) -> bool {
     loop {
-        let Ok(chunk) = read_some(&mut plain, CHUNK_BYTES).await else {
-            // End of the plain connection (the runtime reports it as an error): close.
-            return sender.close().await.is_ok();
-        };
-        if sender.send(chunk).await.is_err() {
-            return false;
+        match read_some(&mut plain, CHUNK_BYTES).await {
+            Ok(chunk) => {
+                if sender.send(chunk).await.is_err() {
+                    return false;
+                }
+            }
+            // A read that waited too long: cut the stream, so the other side cannot take
+            // it for a complete transfer.
+            Err(commonware_runtime::Error::Timeout) => {
+                sender.abort();
+                return false;
+            }
+            // The end of the plain connection (the runtime reports it, and a reset, as a
+            // failed read): close after everything sent.
+            Err(_) => return sender.close().await.is_ok(),
         }
     }
 }

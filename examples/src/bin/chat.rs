@@ -90,8 +90,9 @@ fn main() -> ExitCode {
             .iter()
             .find(|(key, _)| *key == received.from)
             .map_or("?", |(_, name)| name);
-        println!("{name}: {}", received.text);
-        let _ = std::io::stdout().flush();
+        let mut stdout = std::io::stdout().lock();
+        let _ = writeln!(stdout, "{name}: {}", received.text);
+        let _ = stdout.flush();
     };
     let (lines, input) = mpsc::unbounded();
     std::thread::spawn(move || {

@@ -11,7 +11,7 @@ use commonware_runtime::{Runner as _, tokio};
 use futures::channel::mpsc;
 use palisade_examples::{keyfile, node};
 use std::{
-    io::{BufRead as _, IsTerminal as _},
+    io::{BufRead as _, IsTerminal as _, Write as _},
     path::PathBuf,
     process::ExitCode,
 };
@@ -88,7 +88,10 @@ fn run(path: &std::path::Path) -> ExitCode {
             .with_worker_threads(2)
             .with_storage_directory(&storage),
     );
-    let print = |received: node::Received| println!("{received}");
+    // A closed standard output must not end the node: what cannot be printed is skipped.
+    let print = |received: node::Received| {
+        let _ = writeln!(std::io::stdout().lock(), "{received}");
+    };
     let result = runner.start(|context| node::run(context, config, key, input, print));
     let _ = std::fs::remove_dir_all(&storage);
     match result {

@@ -76,9 +76,13 @@ fn main() -> ExitCode {
         .with_target(false)
         .try_init();
     let storage = std::env::temp_dir().join(format!("palisade-proxy-{}", std::process::id()));
+    // Linger on close, so the last bytes written reach a slow peer; allow a connection to
+    // sit idle for up to an hour.
     let runner = tokio::Runner::new(
         tokio::Config::new()
             .with_worker_threads(2)
+            .with_zero_linger(false)
+            .with_read_write_timeout(std::time::Duration::from_secs(3600))
             .with_storage_directory(&storage),
     );
     let code = match Cli::parse().side {

@@ -28,6 +28,10 @@ use std::{
     path::{Path, PathBuf},
 };
 
+/// The largest channel backlog: received messages waiting for the application, each up to
+/// the stream's message limit.
+pub const MAX_BACKLOG: usize = 65_536;
+
 /// Why a configuration cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -200,8 +204,11 @@ impl NodeConfig {
             let name = |what: &str| format!("channels[{index}].{what}");
             let messages_per_second = NonZeroU32::new(channel.messages_per_second)
                 .ok_or_else(|| field(&name("messages_per_second"), "must be at least 1".into()))?;
-            if channel.backlog == 0 {
-                return Err(field(&name("backlog"), "must be at least 1".into()));
+            if !(1..=MAX_BACKLOG).contains(&channel.backlog) {
+                return Err(field(
+                    &name("backlog"),
+                    format!("must be between 1 and {MAX_BACKLOG}"),
+                ));
             }
             if channels
                 .iter()
@@ -309,6 +316,11 @@ mod tests {
             "[[channels]]\nid = 1\nmessages_per_second = 0\nbacklog = 1\n",
         ));
         assert_eq!(field, "channels[0].messages_per_second");
+        let (field, problem) = field_error(&with(
+            "[[channels]]\nid = 1\nmessages_per_second = 1\nbacklog = 4611686018427387904\n",
+        ));
+        assert_eq!(field, "channels[0].backlog");
+        assert!(problem.contains("65536"), "{problem}");
         let (field, _) = field_error(&with("preset = \"fast\""));
         assert_eq!(field, "preset");
         let (field, _) = field_error(&with("").replace("\"net\"", "\"\""));

@@ -1,17 +1,29 @@
 //! A minimal HTTP endpoint that serves the runtime's Prometheus text at `GET /metrics`.
 //!
-//! One request per connection. The request head is read byte by byte up to 8 KiB and must
-//! arrive within 5 s; anything else gets 404 or 405, and nothing but the metrics is ever
-//! served. Each connection is its own task, so a slow client holds only itself up.
+//! One request per connection. The request head is read byte by byte up to 8 KiB; the whole
+//! exchange (request and response) must finish within 5 s; anything but `GET /metrics` gets
+//! 404 or 405, and nothing but the metrics is ever served. Each connection is its own task,
+//! at most [`MAX_REQUESTS`] at once (more are closed unanswered), so a slow or hostile client
+//! costs bounded memory and never holds up the node. The endpoint has no authentication:
+//! bind it to loopback or a monitoring network.
 
 use commonware_runtime::{Clock, Listener as _, Metrics, Network, Sink as _, Spawner, Supervisor};
 use futures::{FutureExt as _, select_biased};
-use std::{net::SocketAddr, time::Duration};
+use std::{
+    net::SocketAddr,
+    sync::{
+        Arc,
+        atomic::{AtomicUsize, Ordering},
+    },
+    time::Duration,
+};
 
 /// Largest request head read.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
-/// How long a client has to send its request.
+/// How long one whole exchange may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// Requests served at once.
+pub const MAX_REQUESTS: usize = 16;
 
 /// Serves `/metrics` on `address` until the task is stopped; returns the bound address
 /// through `bound` once listening.
@@ -27,24 +39,36 @@ where
     E: Spawner + Clock + Network + Metrics + Supervisor,
 {
     let mut listener = context.bind(address).await?;
+    if !address.ip().is_loopback() {
+        tracing::warn!(%address, "metrics are served without authentication beyond loopback");
+    }
     let _ = bound.send(listener.local_addr()?);
+    let live = Arc::new(AtomicUsize::new(0));
     loop {
         let Ok((_, sink, stream)) = listener.accept().await else {
             context.sleep(Duration::from_millis(100)).await;
             continue;
         };
+        if live.fetch_add(1, Ordering::SeqCst) >= MAX_REQUESTS {
+            live.fetch_sub(1, Ordering::SeqCst);
+            continue;
+        }
+        let live = live.clone();
         context.child("request").spawn(move |context| async move {
-            let request = read_head(stream).fuse();
+            let exchange = async {
+                let head = read_head(stream).await?;
+                let response = respond(&head, || context.encode());
+                let mut sink = sink;
+                sink.send(response).await.ok()
+            }
+            .fuse();
             let timeout = context.sleep(REQUEST_TIMEOUT).fuse();
-            futures::pin_mut!(request, timeout);
-            let head = select_biased! {
-                head = request => head,
-                _ = timeout => None,
-            };
-            let Some(head) = head else { return };
-            let response = respond(&head, || context.encode());
-            let mut sink = sink;
-            let _ = sink.send(response).await;
+            futures::pin_mut!(exchange, timeout);
+            select_biased! {
+                _ = exchange => {},
+                _ = timeout => {},
+            }
+            live.fetch_sub(1, Ordering::SeqCst);
         });
     }
 }

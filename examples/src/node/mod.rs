@@ -12,7 +12,7 @@ use crate::keyfile;
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{Quota, Supervisor};
 use config::{NodeConfig, Preset};
-use futures::{StreamExt as _, channel::mpsc, channel::oneshot};
+use futures::{FutureExt as _, StreamExt as _, channel::mpsc, channel::oneshot, select};
 use palisade_p2p::{Recipients, channels::Error as ChannelError};
 use std::net::SocketAddr;
 
@@ -111,31 +111,54 @@ where
         peers = config.peers.len(),
         "node started"
     );
-    while let Some(line) = lines.next().await {
+    let mut network = handle.fuse();
+    loop {
+        let line = select! {
+            line = lines.next() => line,
+            _ = network => return Err(NodeError::NetworkClosed),
+        };
+        // Input ended: keep serving the network until the process is stopped.
+        let Some(line) = line else { break };
         match sender.send(Recipients::All, line.into_bytes(), false).await {
             Ok(recipients) => tracing::info!(recipients = recipients.len(), "broadcast"),
             Err(ChannelError::NetworkClosed) => return Err(NodeError::NetworkClosed),
             Err(error) => tracing::warn!(%error, "line not sent"),
         }
     }
-    // Input ended: keep serving the network until the process is stopped.
-    let _ = handle.await;
+    let _ = network.await;
     Err(NodeError::NetworkClosed)
 }
 
-/// `message` as text fit for a terminal: invalid UTF-8 replaced, control characters (which
-/// could move the cursor or rewrite the screen) escaped.
+/// `message` as text fit for a terminal: invalid UTF-8 replaced; control characters (which
+/// could move the cursor or rewrite the screen) and invisible formatting characters (which
+/// could reverse or hide text, to disguise a line or its sender) escaped.
 pub fn printable(message: &[u8]) -> String {
-    String::from_utf8_lossy(message)
-        .chars()
-        .flat_map(|c| {
-            if c.is_control() {
-                c.escape_default().collect::<Vec<_>>()
-            } else {
-                vec![c]
-            }
-        })
-        .collect()
+    let mut out = String::with_capacity(message.len());
+    for c in String::from_utf8_lossy(message).chars() {
+        if c.is_control() || is_invisible_format(c) {
+            out.extend(c.escape_unicode());
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// Unicode format characters that change how text around them shows: bidirectional
+/// controls, zero-width characters and joiners, the byte-order mark, and tags.
+fn is_invisible_format(c: char) -> bool {
+    matches!(
+        c,
+        '\u{00AD}'
+            | '\u{061C}'
+            | '\u{180E}'
+            | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2060}'..='\u{206F}'
+            | '\u{FEFF}'
+            | '\u{FFF9}'..='\u{FFFB}'
+            | '\u{E0000}'..='\u{E007F}'
+    )
 }
 
 #[cfg(test)]
@@ -145,7 +168,12 @@ mod tests {
     #[test]
     fn control_characters_never_reach_the_terminal() {
         assert_eq!(printable(b"hello"), "hello");
-        assert_eq!(printable(b"a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\n");
+        assert_eq!(printable(b"a\x1b[2Jb\n"), "a\\u{1b}[2Jb\\u{a}");
+        assert_eq!(
+            printable("evil\u{202E}gnp.exe".as_bytes()),
+            "evil\\u{202e}gnp.exe"
+        );
+        assert_eq!(printable("a\u{200B}b".as_bytes()), "a\\u{200b}b");
         assert_eq!(printable(&[0xff, b'x']), "\u{fffd}x");
     }
 }
