@@ -90,6 +90,11 @@ pub struct Progress {
     pub possible_pairs: u64,
     /// Deliveries so far.
     pub delivered: u64,
+    /// Tasks alive in the runtime (its `runtime_tasks_running` gauges): flat in a run that
+    /// leaks none.
+    pub tasks: u64,
+    /// Connections the simulated network holds (cut ones until both ends are dropped).
+    pub connections_open: u64,
 }
 
 /// A finished run.
@@ -523,6 +528,8 @@ impl Simulation {
                     connected_pairs: directed / 2,
                     possible_pairs: possible / 2,
                     delivered: lock(&self.shared).deliveries.delivered,
+                    tasks: running_tasks(&text),
+                    connections_open: self.network.stats().connections_open,
                 });
             }
         }
@@ -654,6 +661,14 @@ fn by_labels(totals: &Totals, name: &str, keys: &[&str]) -> BTreeMap<String, u64
         *out.entry(key.join(" ")).or_default() += *value as u64;
     }
     out
+}
+
+/// The sum of the runtime's `runtime_tasks_running` gauges in `text`.
+fn running_tasks(text: &str) -> u64 {
+    text.lines()
+        .filter(|line| line.starts_with("runtime_tasks_running"))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
 }
 
 fn send_interval(per_second: f64) -> Option<Duration> {
