@@ -114,6 +114,14 @@ fn a_long_run_with_churn_keeps_tasks_connections_and_memory_flat() {
             progress.delivered
         );
     }
+    eprintln!(
+        "{} minutes: {} of {} messages delivered, {} connections cut by faults, {} handshakes",
+        minutes,
+        report.messages.delivered,
+        report.messages.sent,
+        report.network.connections_reset,
+        report.handshakes.values().sum::<u64>()
+    );
     assert!(report.violations.none(), "{:?}", report.violations);
     assert!(report.mesh.full_at_end);
     let accounted: u64 =
@@ -126,8 +134,12 @@ fn a_long_run_with_churn_keeps_tasks_connections_and_memory_flat() {
     let pairs = (MEMBERS * (MEMBERS - 1) / 2) as u64;
     for (progress, _) in &settled {
         assert_eq!(progress.connected_pairs, pairs, "{progress:?}");
-        // The outsider's refused attempts come and go; members' connections stay.
-        assert!(progress.connections_open <= pairs + 2, "{progress:?}");
+        // The outsider's refused attempts come and go (at most one towards each member);
+        // members' connections stay.
+        assert!(
+            progress.connections_open <= pairs + MEMBERS as u64,
+            "{progress:?}"
+        );
     }
     let tasks: Vec<u64> = settled.iter().map(|(p, _)| p.tasks).collect();
     assert!(
