@@ -73,6 +73,21 @@ impl Running {
         }
     }
 
+    /// The lines containing `text` printed within `within`, up to `count` of them.
+    pub fn lines_with(&self, text: &str, count: usize, within: Duration) -> Vec<String> {
+        let deadline = Instant::now() + within;
+        let mut found = Vec::new();
+        while found.len() < count {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.lines.recv_timeout(left) {
+                Ok(line) if line.contains(text) => found.push(line),
+                Ok(_) => {}
+                Err(_) => break,
+            }
+        }
+        found
+    }
+
     /// Whether a line containing `text` is printed within `within`.
     pub fn try_line(&self, text: &str, within: Duration) -> bool {
         let deadline = Instant::now() + within;
