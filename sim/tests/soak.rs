@@ -142,11 +142,15 @@ fn a_long_run_with_churn_keeps_tasks_connections_and_memory_flat() {
         );
     }
     let tasks: Vec<u64> = settled.iter().map(|(p, _)| p.tasks).collect();
+    // The outsider's attempts under way at a mark add a few tasks each (its dial, the
+    // member's handshake); nothing else may change.
+    let slack = 3 * MEMBERS as u64;
     assert!(
-        tasks.iter().all(|&t| t == tasks[0]),
+        tasks.iter().all(|&t| t.abs_diff(tasks[0]) <= slack),
         "tasks changed: {tasks:?}"
     );
-    // Memory: what the allocator holds may wobble; it must not climb with time.
+    // Memory: what the allocator holds may wobble, and the report keeps one sample of
+    // connected pairs per simulated second (24 bytes each); beyond that it must not climb.
     let memory: Vec<u64> = settled.iter().map(|(_, kib)| *kib).collect();
     let half = memory.len() / 2;
     let early = *memory[..half.max(1)].iter().max().unwrap();
