@@ -223,6 +223,9 @@ fn a_handshake_flood_from_one_address_is_held_to_its_rate_and_honest_peers_conne
         // reach the handshake (and none gets past parsing its Hello); the rest are closed
         // unanswered, before any crypto.
         let allowed = 8 + 4 * lasted.as_secs().saturating_add(1);
+        eprintln!(
+            "one-address flood: 1000 connections in {lasted:?}: {limited} refused before any crypto, {reached} reached the handshake (bound {allowed}); honest member joined in {joined:?}"
+        );
         assert!(
             lasted >= Duration::from_secs(10),
             "the flood lasted {lasted:?}"
@@ -261,6 +264,7 @@ fn silent_connections_from_many_addresses_are_capped_and_freed_at_the_handshake_
         // 128 hold a handshake slot each; the other 172 were closed at once.
         assert_eq!(inbound_failures(&context, "too_many_handshakes"), 172);
         let during = tasks(&context);
+        eprintln!("silent flood: 300 connections, 172 refused at once, {} tasks with 128 held ({baseline} before)", during);
         assert!(
             during <= baseline + 128 + 8,
             "{during} tasks, {baseline} before"
@@ -296,6 +300,7 @@ fn a_length_prefix_far_over_the_limit_is_refused_before_any_body_is_read() {
         // The victim closes at once: it neither waits for the body nor allocates it.
         assert!(stream.recv(1).await.is_err());
         let closed_after = context.current().duration_since(sent_at).unwrap();
+        eprintln!("length prefix of 2 GiB - 1: connection closed after {closed_after:?}");
         assert!(
             closed_after < Duration::from_millis(100),
             "closed after {closed_after:?}"
@@ -348,6 +353,9 @@ fn a_member_flooding_a_channel_is_throttled_and_counted_while_others_are_unaffec
         );
         // The quota is 100 a second per peer: over 3 s at most ~300 of the flood pass, plus
         // member 2's 20; the rest of what arrived is dropped and counted.
+        eprintln!(
+            "channel flood: 20000 sent in 2 s against a quota of {QUOTA_PER_SECOND}/s: {received} received, {limited} rate limited and counted"
+        );
         assert_eq!(flood_accepted, 20_000);
         assert!(
             received <= 3 * QUOTA_PER_SECOND as u64 + 20,
