@@ -1,7 +1,8 @@
 //! Denial of service over real TCP on loopback (tokio): connections that open and never
-//! speak are capped and freed at the handshake timeout, and a length prefix far over the
-//! limit is refused before any body is read. (Per-address floods need distinct source
-//! addresses; they run on the simulated network in `tests/tests/dos.rs`.)
+//! speak are capped and freed at the handshake timeout; a length prefix far over the limit is
+//! refused before any body is read; a handshake flood from one address is held to its rate,
+//! and one from many addresses (127.0.0.2 and up, bound with socket2) is refused by the
+//! handshake itself while an honest peer still connects.
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{
@@ -111,5 +112,133 @@ fn silent_connections_are_capped_and_freed_and_oversized_prefixes_refused_over_t
             "closed after {closed_after:?}"
         );
         assert_eq!(metric(&context, "invalid_frame_size"), 1);
+    });
+}
+
+/// Opens a connection from `source` to `to` and sends a garbage Hello-sized frame.
+fn garbage_hello(source: std::net::Ipv4Addr, to: SocketAddr) {
+    use socket2::{Domain, Socket, Type};
+    use std::io::Write as _;
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).unwrap();
+    socket.bind(&SocketAddr::from((source, 0)).into()).unwrap();
+    if socket.connect(&to.into()).is_err() {
+        return;
+    }
+    let mut stream: std::net::TcpStream = socket.into();
+    let mut frame = 168u32.to_be_bytes().to_vec();
+    frame.extend((0..168u32).map(|i| (i * 7) as u8));
+    let _ = stream.write_all(&frame);
+    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = std::io::Read::read(&mut stream, &mut [0u8; 1]);
+}
+
+/// Inbound handshakes that failed, for any reason.
+fn failures(context: &tokio::Context) -> u64 {
+    context
+        .encode()
+        .lines()
+        .filter(|line| line.starts_with("victim_handshakes") && line.contains("outcome=\"failed\""))
+        .filter(|line| line.contains("direction=\"inbound\""))
+        .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+        .sum::<f64>() as u64
+}
+
+fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .unwrap_or_default()
+        .lines()
+        .find(|line| line.starts_with("VmRSS:"))
+        .and_then(|line| line.split_whitespace().nth(1)?.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn handshake_floods_from_one_address_and_from_many_over_tcp() {
+    let storage = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("palisade-p2p-flood");
+    let runner = tokio::Runner::new(
+        tokio::Config::new()
+            .with_worker_threads(2)
+            .with_storage_directory(storage),
+    );
+    runner.start(|context| async move {
+        let (address, honest_address) = (free_address(), free_address());
+        let victim = PrivateKey::from_seed(1);
+        let honest = PrivateKey::from_seed(2);
+        let set = vec![
+            (victim.public_key(), address),
+            (honest.public_key(), honest_address),
+        ];
+        // Recommended limits: 4 handshakes a second per address (burst 8), 128 at once.
+        let config = Config::recommended(victim.clone(), b"flood-over-tcp", address);
+        let (network, mut oracle) = Network::new(context.child("victim"), config);
+        oracle.track(0, set.clone()).await;
+        let _victim = network.start();
+        context.sleep(Duration::from_millis(300)).await;
+        let before = resident_kib();
+
+        // 300 connections from 127.0.0.1, 50 at a time.
+        let started = std::time::Instant::now();
+        for _ in 0..6 {
+            let threads: Vec<_> = (0..50)
+                .map(|_| std::thread::spawn(move || garbage_hello([127, 0, 0, 1].into(), address)))
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        }
+        let lasted = started.elapsed();
+        let limited = metric(&context, "rate_limited");
+        let allowed = 8 + 4 * (lasted.as_secs() + 1);
+        assert!(limited >= 300 - allowed, "{limited} of 300 rate limited in {lasted:?}");
+
+        // 200 connections from 200 other addresses, at once, while an honest peer (dialing
+        // from 127.0.0.1, whose rate has replenished) joins.
+        context.sleep(Duration::from_secs(3)).await;
+        let failed_before = failures(&context);
+        let flood = std::thread::spawn(move || {
+            let threads: Vec<_> = (0..200u32)
+                .map(|i| {
+                    let source = std::net::Ipv4Addr::from(u32::from(std::net::Ipv4Addr::new(127, 0, 0, 2)) + i);
+                    std::thread::spawn(move || garbage_hello(source, address))
+                })
+                .collect();
+            for thread in threads {
+                thread.join().unwrap();
+            }
+        });
+        let mut honest_config = Config::recommended(honest, b"flood-over-tcp", honest_address);
+        honest_config.dial_interval = Duration::from_millis(100);
+        honest_config.dial_backoff_initial = Duration::from_millis(100);
+        let (honest_network, mut honest_oracle) =
+            Network::new(context.child("honest"), honest_config);
+        honest_oracle.track(0, set).await;
+        let _honest = honest_network.start();
+        let joined_from = std::time::Instant::now();
+        loop {
+            let connected: f64 = context
+                .encode()
+                .lines()
+                .filter(|line| line.starts_with("victim_connected_peers "))
+                .filter_map(|line| line.rsplit(' ').next()?.parse::<f64>().ok())
+                .sum();
+            if connected == 1.0 {
+                break;
+            }
+            assert!(joined_from.elapsed() < Duration::from_secs(20), "the honest peer never joined");
+            context.sleep(Duration::from_millis(50)).await;
+        }
+        flood.join().unwrap();
+        context.sleep(Duration::from_millis(500)).await;
+        // No address exceeded its rate, so none of the 200 was rate limited: each reached
+        // the handshake (within the 128 at once) and failed there.
+        assert_eq!(metric(&context, "rate_limited"), limited);
+        let failed = failures(&context) - failed_before;
+        assert!(failed >= 200, "{failed} failures counted");
+        let grew = resident_kib().saturating_sub(before);
+        eprintln!(
+            "one address: {limited} of 300 rate limited in {lasted:?}; many addresses: 200 refused by the handshake; honest peer joined in {:?}; resident memory grew {grew} KiB",
+            joined_from.elapsed()
+        );
+        assert!(grew < 64 * 1024, "resident memory grew {grew} KiB");
     });
 }
