@@ -10,6 +10,7 @@ pub mod keyfile;
 pub mod mitm;
 pub mod node;
 pub mod proxy;
+pub mod start;
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock, Listener as _, Network, Spawner, Supervisor};

@@ -25,7 +25,7 @@
 
 use commonware_cryptography::ed25519;
 use commonware_runtime::{
-    Clock, IoBufs, Listener as _, Network, Sink, Spawner, Stream, Supervisor,
+    Clock, IoBufs, Listener as _, Network, Sink, SinkOf, Spawner, Stream, StreamOf, Supervisor,
 };
 use futures::{FutureExt as _, channel::oneshot, select};
 use palisade_stream::{Config, Receiver, Sender, dial, listen};
@@ -115,38 +115,35 @@ pub async fn client<E>(
 where
     E: Network + Spawner + Supervisor + Clock + CryptoRng,
 {
-    let mut listener = context.bind(settings.listen).await?;
-    let _ = ready.send(listener.local_addr()?);
+    let address = settings.listen;
     let settings = Arc::new(settings);
-    let slots = Slots::default();
-    loop {
-        let Ok((from, plain_sink, plain_stream)) = listener.accept().await else {
-            context.sleep(ACCEPT_BACKOFF).await;
-            continue;
-        };
-        let Some(slot) = slots.take() else {
-            tracing::warn!(%from, "too many connections: closed");
-            continue;
-        };
-        let settings = settings.clone();
-        context.child("connection").spawn(move |context| async move {
-            let _slot = slot;
-            let Ok((sink, stream)) = context.dial(settings.server).await else {
-                tracing::warn!(%from, server = %settings.server, "proxy server unreachable");
-                return;
-            };
-            let config = Config::recommended(settings.key.clone(), &settings.namespace);
-            match dial(context.child("stream"), config, settings.server_key.clone(), sink, stream).await {
-                Ok((sender, receiver)) => {
-                    tracing::info!(%from, "carrying a connection");
-                    carry(plain_sink, plain_stream, sender, receiver).await;
-                }
-                Err(error) => {
-                    tracing::warn!(%from, reason = error.reason(), "handshake with the proxy server failed");
+    serve(
+        context,
+        address,
+        ready,
+        move |context: E, from, plain_sink, plain_stream| {
+            let settings = settings.clone();
+            async move {
+                let Ok((sink, stream)) = context.dial(settings.server).await else {
+                    tracing::warn!(%from, server = %settings.server, "proxy server unreachable");
+                    return;
+                };
+                let config = Config::recommended(settings.key.clone(), &settings.namespace);
+                let server_key = settings.server_key.clone();
+                match dial(context.child("stream"), config, server_key, sink, stream).await {
+                    Ok((sender, receiver)) => {
+                        tracing::info!(%from, "carrying a connection");
+                        carry(plain_sink, plain_stream, sender, receiver).await;
+                    }
+                    Err(error) => {
+                        let reason = error.reason();
+                        tracing::warn!(%from, reason, "handshake with the proxy server failed");
+                    }
                 }
             }
-        });
-    }
+        },
+    )
+    .await
 }
 
 /// Runs the proxy server: sends the bound address on `ready`, then serves until stopped.
@@ -161,9 +158,65 @@ pub async fn server<E>(
 where
     E: Network + Spawner + Supervisor + Clock + CryptoRng,
 {
-    let mut listener = context.bind(settings.listen).await?;
-    let _ = ready.send(listener.local_addr()?);
+    let address = settings.listen;
     let settings = Arc::new(settings);
+    serve(
+        context,
+        address,
+        ready,
+        move |context: E, from, sink, stream| {
+            let settings = settings.clone();
+            async move {
+                let allowed = settings.clone();
+                let bouncer = move |claimed: ed25519::PublicKey| {
+                    let known = allowed.allowed.contains(&claimed);
+                    async move { known }
+                };
+                let config = Config::recommended(settings.key.clone(), &settings.namespace);
+                let (peer, sender, receiver) = match listen(
+                    context.child("stream"),
+                    config,
+                    bouncer,
+                    sink,
+                    stream,
+                )
+                .await
+                {
+                    Ok(halves) => halves,
+                    Err(error) => {
+                        tracing::warn!(%from, reason = error.reason(), "refused a proxy client");
+                        return;
+                    }
+                };
+                let Ok((plain_sink, plain_stream)) = context.dial(settings.backend).await else {
+                    tracing::warn!(backend = %settings.backend, "backend unreachable");
+                    return;
+                };
+                let client = crate::keyfile::public_key_hex(&peer);
+                tracing::info!(%from, %client, "carrying a connection");
+                carry(plain_sink, plain_stream, sender, receiver).await;
+            }
+        },
+    )
+    .await
+}
+
+/// The accept loop both sides share: binds `address`, reports it on `ready`, and runs
+/// `connection` in a task of its own for each accepted connection, at most
+/// [`MAX_CONNECTIONS`] at once, pausing after a failed accept.
+async fn serve<E, F, Fut>(
+    context: E,
+    address: SocketAddr,
+    ready: oneshot::Sender<SocketAddr>,
+    connection: F,
+) -> Result<(), commonware_runtime::Error>
+where
+    E: Network + Spawner + Supervisor + Clock,
+    F: Fn(E, SocketAddr, SinkOf<E>, StreamOf<E>) -> Fut + Clone + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let mut listener = context.bind(address).await?;
+    let _ = ready.send(listener.local_addr()?);
     let slots = Slots::default();
     loop {
         let Ok((from, sink, stream)) = listener.accept().await else {
@@ -174,30 +227,13 @@ where
             tracing::warn!(%from, "too many connections: closed");
             continue;
         };
-        let settings = settings.clone();
-        context.child("connection").spawn(move |context| async move {
-            let _slot = slot;
-            let allowed = settings.clone();
-            let bouncer = move |claimed: ed25519::PublicKey| {
-                let known = allowed.allowed.contains(&claimed);
-                async move { known }
-            };
-            let config = Config::recommended(settings.key.clone(), &settings.namespace);
-            let (peer, sender, receiver) =
-                match listen(context.child("stream"), config, bouncer, sink, stream).await {
-                    Ok(halves) => halves,
-                    Err(error) => {
-                        tracing::warn!(%from, reason = error.reason(), "refused a proxy client");
-                        return;
-                    }
-                };
-            let Ok((plain_sink, plain_stream)) = context.dial(settings.backend).await else {
-                tracing::warn!(backend = %settings.backend, "backend unreachable");
-                return;
-            };
-            tracing::info!(%from, client = %crate::keyfile::public_key_hex(&peer), "carrying a connection");
-            carry(plain_sink, plain_stream, sender, receiver).await;
-        });
+        let connection = connection.clone();
+        context
+            .child("connection")
+            .spawn(move |context| async move {
+                let _slot = slot;
+                connection(context, from, sink, stream).await;
+            });
     }
 }
 

@@ -13,18 +13,15 @@
 
 use clap::Parser;
 use commonware_cryptography::{Signer as _, ed25519};
-use commonware_runtime::{Runner as _, tokio};
-use futures::channel::mpsc;
-use palisade_examples::node::{
-    self, Received,
-    config::{Channel, NodeConfig, Preset},
+use commonware_runtime::tokio;
+use palisade_examples::{
+    node::{
+        self, Received,
+        config::{Channel, NodeConfig, Preset},
+    },
+    start,
 };
-use std::{
-    io::{BufRead as _, Write as _},
-    net::SocketAddr,
-    num::NonZeroU32,
-    process::ExitCode,
-};
+use std::{io::Write as _, net::SocketAddr, num::NonZeroU32, process::ExitCode};
 
 const PEOPLE: [&str; 3] = ["alice", "bob", "carol"];
 
@@ -94,23 +91,11 @@ fn main() -> ExitCode {
         let _ = writeln!(stdout, "{name}: {}", received.text);
         let _ = stdout.flush();
     };
-    let (lines, input) = mpsc::unbounded();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if lines.unbounded_send(line).is_err() {
-                break;
-            }
-        }
+    let input = start::stdin_lines();
+    let runtime = tokio::Config::new().with_worker_threads(1);
+    let result = start::on_tokio("chat", runtime, |context| {
+        node::run(context, config, key(me), input, print)
     });
-    let storage = std::env::temp_dir().join(format!("palisade-chat-{}", std::process::id()));
-    let runner = tokio::Runner::new(
-        tokio::Config::new()
-            .with_worker_threads(1)
-            .with_storage_directory(&storage),
-    );
-    let result = runner.start(|context| node::run(context, config, key(me), input, print));
-    let _ = std::fs::remove_dir_all(&storage);
     if let Err(error) = result {
         eprintln!("chat: {error}");
         return ExitCode::FAILURE;

@@ -1,19 +1,14 @@
 //! Two peers handshake over real TCP on loopback and exchange messages; a third, unknown peer
 //! is refused. Prints what happened.
 
-use commonware_runtime::{Runner as _, tokio};
-use palisade_examples::handshake_demo;
+use commonware_runtime::tokio;
+use palisade_examples::{handshake_demo, start};
 
 fn main() {
-    let storage = std::env::temp_dir().join(format!("palisade-demo-{}", std::process::id()));
-    let runner = tokio::Runner::new(
-        tokio::Config::new()
-            .with_worker_threads(2)
-            .with_storage_directory(&storage),
-    );
-    let report =
-        runner.start(|context| handshake_demo(context, "127.0.0.1:0".parse().expect("address")));
-    let _ = std::fs::remove_dir_all(&storage);
+    let runtime = tokio::Config::new().with_worker_threads(2);
+    let report = start::on_tokio("demo", runtime, |context| {
+        handshake_demo(context, "127.0.0.1:0".parse().expect("address"))
+    });
     for line in &report.events {
         println!("{line}");
     }

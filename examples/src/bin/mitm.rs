@@ -13,10 +13,11 @@
 
 use clap::Parser;
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
-use commonware_runtime::{
-    Listener as _, Network as _, Runner as _, Spawner as _, Supervisor as _, tokio,
+use commonware_runtime::{Listener as _, Network as _, Spawner as _, Supervisor as _, tokio};
+use palisade_examples::{
+    mitm::{Flip, Frame, relay},
+    start,
 };
-use palisade_examples::mitm::{Flip, Frame, relay};
 use palisade_stream::{Config, dial, listen};
 use std::{
     net::SocketAddr,
@@ -49,20 +50,13 @@ struct Cli {
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let flip = cli.flip.then_some(Flip::FIRST_RECORD_FROM_DIALER);
-    let storage = std::env::temp_dir().join(format!("palisade-mitm-{}", std::process::id()));
-    let runner = tokio::Runner::new(
-        tokio::Config::new()
-            .with_worker_threads(2)
-            .with_storage_directory(&storage),
-    );
-    let code = runner.start(|context| async move {
+    let runtime = tokio::Config::new().with_worker_threads(2);
+    start::on_tokio("mitm", runtime, |context| async move {
         match (cli.listen, cli.to) {
             (Some(listen), Some(to)) => relay_only(context, listen, to, flip).await,
             _ => demo(context, flip).await,
         }
-    });
-    let _ = std::fs::remove_dir_all(&storage);
-    code
+    })
 }
 
 fn print_frame(frame: Frame) {

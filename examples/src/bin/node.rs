@@ -7,14 +7,9 @@
 //!   `http://<metrics>/metrics` when the configuration names an address.
 
 use clap::{Parser, Subcommand};
-use commonware_runtime::{Runner as _, tokio};
-use futures::channel::mpsc;
-use palisade_examples::{keyfile, node};
-use std::{
-    io::{BufRead as _, IsTerminal as _, Write as _},
-    path::PathBuf,
-    process::ExitCode,
-};
+use commonware_runtime::tokio;
+use palisade_examples::{keyfile, node, start};
+use std::{io::Write as _, path::PathBuf, process::ExitCode};
 
 #[derive(Parser)]
 #[command(name = "node", version, about = "One palisade-p2p node on real TCP")]
@@ -38,11 +33,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
+    start::log_to_stderr();
     match Cli::parse().command {
         Command::Keygen { file } => match keyfile::generate(&file, rand::rng()) {
             Ok(public) => {
@@ -73,27 +64,15 @@ fn run(path: &std::path::Path) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let (lines, input) = mpsc::unbounded();
-    std::thread::spawn(move || {
-        for line in std::io::stdin().lock().lines() {
-            let Ok(line) = line else { break };
-            if lines.unbounded_send(line).is_err() {
-                break;
-            }
-        }
-    });
-    let storage = std::env::temp_dir().join(format!("palisade-node-{}", std::process::id()));
-    let runner = tokio::Runner::new(
-        tokio::Config::new()
-            .with_worker_threads(2)
-            .with_storage_directory(&storage),
-    );
+    let input = start::stdin_lines();
     // A closed standard output must not end the node: what cannot be printed is skipped.
     let print = |received: node::Received| {
         let _ = writeln!(std::io::stdout().lock(), "{received}");
     };
-    let result = runner.start(|context| node::run(context, config, key, input, print));
-    let _ = std::fs::remove_dir_all(&storage);
+    let runtime = tokio::Config::new().with_worker_threads(2);
+    let result = start::on_tokio("node", runtime, |context| {
+        node::run(context, config, key, input, print)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

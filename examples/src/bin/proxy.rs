@@ -8,10 +8,10 @@
 //! ```
 
 use clap::{Parser, Subcommand};
-use commonware_runtime::{Runner as _, tokio};
+use commonware_runtime::tokio;
 use futures::channel::oneshot;
-use palisade_examples::{keyfile, proxy};
-use std::{io::IsTerminal as _, net::SocketAddr, path::PathBuf, process::ExitCode};
+use palisade_examples::{keyfile, proxy, start};
+use std::{net::SocketAddr, path::PathBuf, process::ExitCode};
 
 #[derive(Parser)]
 #[command(
@@ -70,22 +70,14 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    let _ = tracing_subscriber::fmt()
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_target(false)
-        .try_init();
-    let storage = std::env::temp_dir().join(format!("palisade-proxy-{}", std::process::id()));
+    start::log_to_stderr();
     // Linger on close, so the last bytes written reach a slow peer; allow a connection to
     // sit idle for up to an hour.
-    let runner = tokio::Runner::new(
-        tokio::Config::new()
-            .with_worker_threads(2)
-            .with_zero_linger(false)
-            .with_read_write_timeout(std::time::Duration::from_secs(3600))
-            .with_storage_directory(&storage),
-    );
-    let code = match Cli::parse().side {
+    let runtime = tokio::Config::new()
+        .with_worker_threads(2)
+        .with_zero_linger(false)
+        .with_read_write_timeout(std::time::Duration::from_secs(3600));
+    match Cli::parse().side {
         Side::Client {
             listen,
             server,
@@ -108,7 +100,7 @@ fn main() -> ExitCode {
                 key,
                 namespace: namespace.into_bytes(),
             };
-            runner.start(|context| async move {
+            start::on_tokio("proxy", runtime, |context| async move {
                 let (ready, bound) = oneshot::channel();
                 let serving = proxy::client(context, settings, ready);
                 announce("proxy client", serving, bound).await
@@ -139,15 +131,13 @@ fn main() -> ExitCode {
                 allowed: keys,
                 namespace: namespace.into_bytes(),
             };
-            runner.start(|context| async move {
+            start::on_tokio("proxy", runtime, |context| async move {
                 let (ready, bound) = oneshot::channel();
                 let serving = proxy::server(context, settings, ready);
                 announce("proxy server", serving, bound).await
             })
         }
-    };
-    let _ = std::fs::remove_dir_all(&storage);
-    code
+    }
 }
 
 /// Prints where `side` listens once it does, then serves; reports a failure to bind.
