@@ -12,7 +12,11 @@ use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock as _, Quota, Spawner as _, Supervisor as _};
 use libfuzzer_sys::fuzz_target;
 use palisade_fuzz::run;
-use palisade_p2p::{Config, Network, Recipients};
+use commonware_utils::ordered::Map;
+use palisade_p2p::{
+    Address, AddressableManager as _, Blocker as _, Config, Network, Receiver as _, Recipients,
+    Sender as _,
+};
 use std::{
     collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
@@ -45,8 +49,8 @@ fuzz_target!(|data: &[u8]| {
         let keys: Vec<PrivateKey> = (0..NODES as u64)
             .map(|i| PrivateKey::from_seed(i + 10))
             .collect();
-        let everyone: Vec<_> = (0..NODES)
-            .map(|i| (keys[i].public_key(), address(i)))
+        let everyone: Vec<(_, Address)> = (0..NODES)
+            .map(|i| (keys[i].public_key(), address(i).into()))
             .collect();
         let index_of: BTreeMap<_, _> = keys
             .iter()
@@ -61,7 +65,7 @@ fuzz_target!(|data: &[u8]| {
                 Network::new(node, Config::local(key.clone(), b"p2p-fuzz", address(i)));
             let quota = Quota::per_second(NonZeroU32::new(1_000_000).unwrap());
             let (sender, mut receiver) = network.register(0, quota, 4096);
-            oracle.track(0, everyone.clone()).await;
+            oracle.track(0, Map::from_iter_dedup(everyone.clone()));
             network.start();
             let (deliveries, index_of) = (deliveries.clone(), index_of.clone());
             context.child("drain").spawn(move |_| async move {
@@ -91,10 +95,7 @@ fuzz_target!(|data: &[u8]| {
                     };
                     let sequence = next[a];
                     next[a] += 1;
-                    let sent = senders[a]
-                        .send(recipients, message(a, sequence), false)
-                        .await
-                        .unwrap();
+                    let sent = senders[a].send(recipients, message(a, sequence), false);
                     let to: BTreeSet<usize> = sent.iter().map(|key| index_of[key]).collect();
                     queues.lock().unwrap().insert((a, sequence), to);
                 }
@@ -105,11 +106,12 @@ fuzz_target!(|data: &[u8]| {
                         .filter(|&i| {
                             i == a || (usize::from(op.get(2).copied().unwrap_or(0)) >> i) & 1 == 1
                         })
-                        .map(|i| everyone[i].clone())
-                        .collect();
-                    oracles[a].track(set_index[a], set).await;
+                        .map(|i| everyone[i].clone());
+                    oracles[a].track(set_index[a], Map::from_iter_dedup(set));
                 }
-                3 if a != b => oracles[a].block(keys[b].public_key()).await,
+                3 if a != b => {
+                    oracles[a].block(keys[b].public_key());
+                }
                 _ => {
                     context
                         .sleep(Duration::from_millis(

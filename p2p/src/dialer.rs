@@ -11,6 +11,7 @@ use crate::{
     peer,
 };
 use commonware_cryptography::Signer;
+use commonware_p2p::Ingress;
 use futures::{FutureExt as _, select_biased};
 use rand_core::Rng;
 use std::net::SocketAddr;
@@ -20,11 +21,12 @@ pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S,
         let now = context.current();
         let mut dials = lock(&shared.directory).take_dials(now);
         shuffle(&mut dials, &mut context);
-        for (peer, address) in dials {
+        lock(&shared.directory).expire_blocks(now);
+        for (peer, ingress) in dials {
             let shared = shared.clone();
             context
                 .child("connection")
-                .spawn(move |context| dial(context, shared, peer, address));
+                .spawn(move |context| dial(context, shared, peer, ingress));
         }
         for inbound in shared.channels.values() {
             inbound.quota.retain_recent();
@@ -41,12 +43,41 @@ fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
     }
 }
 
+/// The socket address to dial for `ingress`: itself, or one of the addresses its name
+/// resolves to (picked with the runtime's RNG, so a name with several addresses spreads the
+/// dials). `None` when the name does not resolve.
+async fn resolve<E: Context>(context: &mut E, ingress: &Ingress) -> Option<SocketAddr> {
+    match ingress {
+        Ingress::Socket(address) => Some(*address),
+        Ingress::Dns { host, port } => {
+            let ips = match context.resolve(host.as_str()).await {
+                Ok(ips) if !ips.is_empty() => ips,
+                Ok(_) => {
+                    tracing::debug!(%host, "name resolved to no address");
+                    return None;
+                }
+                Err(error) => {
+                    tracing::debug!(%host, %error, "name did not resolve");
+                    return None;
+                }
+            };
+            let pick = (context.next_u64() % ips.len() as u64) as usize;
+            Some(SocketAddr::new(ips[pick], *port))
+        }
+    }
+}
+
 async fn dial<E: Context, S: Signer>(
     mut context: E,
     shared: Shared<S, E>,
     peer: S::PublicKey,
-    address: SocketAddr,
+    ingress: Ingress,
 ) {
+    let Some(address) = resolve(&mut context, &ingress).await else {
+        shared.metrics.dial("resolve_failed");
+        lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+        return;
+    };
     // The connect, the handshake and the connection each live in a box of their own: the
     // task then holds only the step it is in, not room for the largest of them, which is
     // most of a connection's memory in a large network.

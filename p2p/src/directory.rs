@@ -5,13 +5,21 @@
 //! peers and the channel senders. The lock is never held across an await, and every method
 //! is plain synchronous logic, tested here without a runtime.
 
-use crate::{dial_schedule::DialSchedule, duplicate, tracker::Book};
+use crate::{
+    dial_schedule::DialSchedule,
+    duplicate,
+    tracker::{Book, Changes, Entry, PeerSet, StaleIndex},
+};
 use commonware_cryptography::PublicKey;
+use commonware_p2p::{Address, Ingress, PeerSetUpdate, TrackedPeers};
 use commonware_runtime::telemetry::metrics::raw::Gauge;
+use commonware_utils::{
+    channel::{mpsc as unbounded, ring},
+    ordered::Set,
+};
 use futures::channel::{mpsc, oneshot};
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::SocketAddr,
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
@@ -20,7 +28,8 @@ use std::{
 pub(crate) type Outbound = (u64, commonware_runtime::IoBuf);
 
 /// The two queues towards one peer, high priority first.
-#[derive(Clone)]
+/// Not `Clone` on purpose: a clone of a bounded sender has a slot of its own, so cloned
+/// handles would make the queues unbounded.
 pub(crate) struct Lanes {
     pub(crate) high: mpsc::Sender<Outbound>,
     pub(crate) low: mpsc::Sender<Outbound>,
@@ -71,6 +80,12 @@ pub(crate) struct Directory<P: PublicKey> {
     missing_since: BTreeMap<P, SystemTime>,
     /// How long the peer with the larger key waits for the other to dial first.
     dial_grace: Duration,
+    /// Who hears of every new peer set.
+    set_subscribers: Vec<unbounded::UnboundedSender<PeerSetUpdate<P>>>,
+    /// Who hears of every change to the blocked set.
+    blocked_subscribers: Vec<ring::Sender<Set<P>>>,
+    /// Set once the network's task has ended: nothing will be sent any more.
+    closed: bool,
 }
 
 pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
@@ -102,6 +117,9 @@ impl<P: PublicKey> Directory<P> {
             connected_gauge,
             missing_since: BTreeMap::new(),
             dial_grace,
+            set_subscribers: Vec::new(),
+            blocked_subscribers: Vec::new(),
+            closed: false,
         }
     }
 
@@ -109,30 +127,123 @@ impl<P: PublicKey> Directory<P> {
         self.connected_gauge.set(self.connections.len() as i64);
     }
 
-    /// Registers a peer set; ends connections to peers that left every set or moved.
-    /// Returns false when the index was stale (and nothing changed).
-    pub(crate) fn track(&mut self, index: u64, peers: Vec<(P, SocketAddr)>) -> bool {
-        let Ok(changes) = self.book.track(index, peers) else {
-            return false;
-        };
-        for peer in changes.removed {
-            self.connections.remove(&peer);
-            self.schedule.forget(&peer);
-        }
-        for (peer, _) in changes.moved {
-            // Redial at the new address.
+    /// Registers a peer set; ends connections to peers that left every set or moved, and tells
+    /// the subscribers.
+    ///
+    /// # Errors
+    /// [`StaleIndex`] when the index is not newer than every tracked one; nothing changes.
+    pub(crate) fn track(
+        &mut self,
+        index: u64,
+        primary: Vec<Entry<P>>,
+        secondary: Vec<Entry<P>>,
+    ) -> Result<(), StaleIndex> {
+        let changes = self.book.track(index, primary, secondary)?;
+        self.apply(changes);
+        self.publish_set();
+        Ok(())
+    }
+
+    /// Changes tracked peers' addresses without a new set; a peer that moved is disconnected
+    /// and redialed at its new address.
+    pub(crate) fn overwrite(&mut self, peers: Vec<(P, Address)>) {
+        let moved = self.book.overwrite(peers);
+        self.apply(Changes {
+            moved,
+            ..Changes::default()
+        });
+    }
+
+    fn apply(&mut self, changes: Changes<P>) {
+        for peer in changes.removed.into_iter().chain(changes.moved) {
+            // Dropping the connection's entry tells its task to end.
             self.connections.remove(&peer);
             self.schedule.forget(&peer);
         }
         self.update_gauge();
-        true
     }
 
-    /// Blocks a peer until `until` and ends its connection.
+    /// Blocks a peer until `until`, ends its connection, and tells the subscribers.
     pub(crate) fn block(&mut self, peer: P, until: SystemTime, now: SystemTime) {
         self.connections.remove(&peer);
         self.book.block(peer, until, now);
         self.update_gauge();
+        self.publish_blocked(now);
+    }
+
+    /// Forgets expired blocks, telling the subscribers when that changed the blocked set.
+    pub(crate) fn expire_blocks(&mut self, now: SystemTime) {
+        if self.book.expire_blocks(now) {
+            self.publish_blocked(now);
+        }
+    }
+
+    fn tracked(set: &PeerSet<P>) -> TrackedPeers<P> {
+        TrackedPeers::new(
+            Set::from_iter_dedup(set.primary.iter().cloned()),
+            Set::from_iter_dedup(set.secondary.iter().cloned()),
+        )
+    }
+
+    /// The set registered under `index`, while it is tracked.
+    pub(crate) fn peer_set(&self, index: u64) -> Option<TrackedPeers<P>> {
+        self.book.peer_set(index).map(Self::tracked)
+    }
+
+    fn latest_update(&self) -> Option<PeerSetUpdate<P>> {
+        let (index, latest) = self.book.latest()?;
+        Some(PeerSetUpdate {
+            index,
+            latest: Self::tracked(latest),
+            all: Self::tracked(&self.book.all()),
+        })
+    }
+
+    fn publish_set(&mut self) {
+        let Some(update) = self.latest_update() else {
+            return;
+        };
+        self.set_subscribers
+            .retain(|subscriber| subscriber.send(update.clone()).is_ok());
+    }
+
+    /// A subscription to new peer sets; it starts with the newest set, if any.
+    pub(crate) fn subscribe(&mut self) -> unbounded::UnboundedReceiver<PeerSetUpdate<P>> {
+        let (sender, receiver) = unbounded::unbounded_channel();
+        if let Some(update) = self.latest_update() {
+            let _ = sender.send(update);
+        }
+        self.set_subscribers.push(sender);
+        receiver
+    }
+
+    fn publish_blocked(&mut self, now: SystemTime) {
+        let blocked = Set::from_iter_dedup(self.book.blocked(now));
+        self.blocked_subscribers
+            .retain(|subscriber| subscriber.send_lossy(blocked.clone()));
+    }
+
+    /// A subscription to the blocked set; it starts with the current set.
+    pub(crate) fn subscribe_blocked(&mut self, now: SystemTime) -> ring::Receiver<Set<P>> {
+        let (sender, receiver) = ring::channel(std::num::NonZeroUsize::MIN);
+        sender.send_lossy(Set::from_iter_dedup(self.book.blocked(now)));
+        self.blocked_subscribers.push(sender);
+        receiver
+    }
+
+    /// Marks the network stopped: every connection ends, sends report it closed, and the
+    /// subscriptions end.
+    pub(crate) fn close(&mut self) {
+        self.closed = true;
+        self.connections.clear();
+        self.set_subscribers.clear();
+        self.blocked_subscribers.clear();
+        self.update_gauge();
+    }
+
+    /// Whether the network has stopped.
+    pub(crate) fn is_closed(&self) -> bool {
+        self.closed
     }
 
     /// The bouncer's question: may `peer` complete a handshake with us now?
@@ -147,7 +258,7 @@ impl<P: PublicKey> Directory<P> {
     /// duplicate rule keeps); the other dials only once the peer has been missing for the
     /// dial grace period. Two peers rarely dial each other at once, so messages are rarely
     /// sent on a connection the duplicate rule then closes.
-    pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, SocketAddr)> {
+    pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, Ingress)> {
         let dialable = self.book.dialable(now);
         self.missing_since.retain(|peer, _| dialable.contains(peer));
         let book = &self.book;
@@ -166,7 +277,8 @@ impl<P: PublicKey> Directory<P> {
                 && self.schedule.is_due(&peer, now)
                 && let Some(address) = self.book.address(&peer)
             {
-                due.push((peer, address));
+                let ingress = address.ingress();
+                due.push((peer, ingress));
             }
         }
         self.dialing
@@ -190,7 +302,7 @@ impl<P: PublicKey> Directory<P> {
         if dialed {
             self.dialing.remove(&peer);
         }
-        if !self.book.is_allowed(&peer, now) {
+        if self.closed || !self.book.is_allowed(&peer, now) {
             return Err(Refusal::NotAllowed);
         }
         if let Some(existing) = self.connections.get(&peer) {
@@ -260,6 +372,14 @@ impl<P: PublicKey> Directory<P> {
             .map(|connection| &connection.lanes)
     }
 
+    /// The queues towards a connected peer, to send on. Send through these handles, never
+    /// through clones: each clone of a bounded sender adds a slot of its own.
+    pub(crate) fn lanes_mut(&mut self, peer: &P) -> Option<&mut Lanes> {
+        self.connections
+            .get_mut(peer)
+            .map(|connection| &mut connection.lanes)
+    }
+
     /// Connected peers, in key order.
     pub(crate) fn connected(&self) -> impl Iterator<Item = (&P, &Lanes)> {
         self.connections
@@ -279,7 +399,7 @@ impl<P: PublicKey> Directory<P> {
 mod tests {
     use super::*;
     use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
-    use std::time::UNIX_EPOCH;
+    use std::{net::SocketAddr, time::UNIX_EPOCH};
 
     fn key(seed: u64) -> commonware_cryptography::ed25519::PublicKey {
         PrivateKey::from_seed(seed).public_key()
@@ -287,6 +407,18 @@ mod tests {
 
     fn addr(port: u16) -> SocketAddr {
         SocketAddr::from(([127, 0, 0, 1], port))
+    }
+
+    fn track(
+        directory: &mut Directory<commonware_cryptography::ed25519::PublicKey>,
+        index: u64,
+        peers: Vec<(commonware_cryptography::ed25519::PublicKey, SocketAddr)>,
+    ) {
+        let peers = peers
+            .into_iter()
+            .map(|(peer, address)| (peer, Some(Address::Symmetric(address))))
+            .collect();
+        directory.track(index, peers, Vec::new()).unwrap();
     }
 
     fn directory(me: u64) -> Directory<commonware_cryptography::ed25519::PublicKey> {
@@ -308,7 +440,7 @@ mod tests {
         for dialed_first in [true, false] {
             for (me, peer) in [(a, b), (b, a)] {
                 let mut directory = directory(me);
-                directory.track(1, vec![(key(peer), addr(1))]);
+                track(&mut directory, 1, vec![(key(peer), addr(1))]);
                 let first = directory.register(key(peer), dialed_first, UNIX_EPOCH);
                 let second = directory.register(key(peer), !dialed_first, UNIX_EPOCH);
                 assert!(first.is_ok());
@@ -328,12 +460,12 @@ mod tests {
     #[test]
     fn replaced_or_removed_connection_is_told_to_stop() {
         let mut directory = directory(1);
-        directory.track(1, vec![(key(2), addr(2))]);
+        track(&mut directory, 1, vec![(key(2), addr(2))]);
         let mut registration = directory.register(key(2), true, UNIX_EPOCH).unwrap();
         assert_eq!(registration.stop.try_recv(), Ok(None), "still running");
-        directory.track(2, vec![]);
-        directory.track(3, vec![]);
-        directory.track(4, vec![]);
+        track(&mut directory, 2, vec![]);
+        track(&mut directory, 3, vec![]);
+        track(&mut directory, 4, vec![]);
         assert!(
             registration.stop.try_recv().is_err(),
             "the peer left every set"
@@ -348,7 +480,7 @@ mod tests {
             directory.register(key(2), false, UNIX_EPOCH).err(),
             Some(Refusal::NotAllowed)
         );
-        directory.track(1, vec![(key(2), addr(2))]);
+        track(&mut directory, 1, vec![(key(2), addr(2))]);
         let mut registration = directory.register(key(2), false, UNIX_EPOCH).unwrap();
         directory.block(key(2), UNIX_EPOCH + Duration::from_secs(60), UNIX_EPOCH);
         assert!(registration.stop.try_recv().is_err());
@@ -361,7 +493,8 @@ mod tests {
     #[test]
     fn dials_skip_connected_dialing_and_backing_off_peers() {
         let mut directory = directory(1);
-        directory.track(
+        track(
+            &mut directory,
             1,
             vec![(key(2), addr(2)), (key(3), addr(3)), (key(4), addr(4))],
         );
@@ -376,14 +509,17 @@ mod tests {
         directory.dial_failed(key(3), UNIX_EPOCH, &mut rng);
         assert!(directory.take_dials(UNIX_EPOCH).is_empty(), "backing off");
         let later = UNIX_EPOCH + Duration::from_secs(2);
-        assert_eq!(directory.take_dials(later), vec![(key(3), addr(3))]);
+        assert_eq!(
+            directory.take_dials(later),
+            vec![(key(3), Ingress::Socket(addr(3)))]
+        );
     }
 
     #[test]
     fn stale_connection_end_does_not_remove_its_replacement() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(2);
         let mut directory = directory(1);
-        directory.track(1, vec![(key(2), addr(2))]);
+        track(&mut directory, 1, vec![(key(2), addr(2))]);
         let old = directory.register(key(2), false, UNIX_EPOCH).unwrap();
         directory.unregister(&key(2), old.id, UNIX_EPOCH, &mut rng);
         let new = directory.register(key(2), false, UNIX_EPOCH).unwrap();
@@ -397,7 +533,7 @@ mod tests {
     fn short_lived_connection_backs_off_and_a_stable_one_resets() {
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(3);
         let mut directory = directory(1);
-        directory.track(1, vec![(key(2), addr(2))]);
+        track(&mut directory, 1, vec![(key(2), addr(2))]);
         let start = UNIX_EPOCH + Duration::from_secs(100);
         let first = directory.register(key(2), true, start).unwrap();
         directory.unregister(&key(2), first.id, start + Duration::from_secs(1), &mut rng);

@@ -6,7 +6,7 @@
 //! [`Network::new`] creates a node and its [`Oracle`]; [`Network::register`] adds channels;
 //! [`Network::start`] runs the listener and dialer loops (see `network.rs`, which draws the
 //! whole structure). The oracle registers peer sets by increasing index; the union of the
-//! newest `tracked_peer_sets` is who may connect. Every connection is one task that runs the
+//! newest `tracked_peer_sets` (primary and secondary peers) is who may connect. Every connection is one task that runs the
 //! stream handshake and then the peer actor: a reader routing what arrives into channel
 //! backlogs, and a writer taking queued messages, high priority first, into batched writes.
 //!
@@ -15,8 +15,12 @@
 //!   one dialed by the smaller key ([`duplicate`]). Messages queued on the connection that is
 //!   closed are not moved to the survivor: they are counted as `dropped_disconnected`. A
 //!   connection that ends within 5 s counts as a failed dial, so it is retried with backoff.
-//! - **Dialing.** Every `dial_interval`, missing peers are dialed in an order shuffled by the
-//!   runtime's RNG, with per-peer exponential backoff and jitter ([`dial_schedule`]).
+//! - **Dialing.** Every `dial_interval`, missing primary peers are dialed in an order shuffled
+//!   by the runtime's RNG, with per-peer exponential backoff and jitter ([`dial_schedule`]). A
+//!   DNS ingress is resolved through the runtime's resolver at each dial (one of its addresses,
+//!   picked at random); a name that does not resolve counts as a failed dial
+//!   (`dials{outcome="resolve_failed"}`). The egress address of an [`Address`] is recorded but
+//!   not used to filter inbound connections: the bouncer admits by key.
 //! - **Listening.** Before any crypto: a per-IP handshake rate and a cap on concurrent
 //!   handshakes; then the stream's bouncer admits only tracked, unblocked peers before any
 //!   signature is checked.
@@ -46,18 +50,43 @@
 //! `sent` means handed to the stream: a connection cut afterwards can still lose it on the
 //! wire, which the stream reports to neither side.
 //!
+//! # The commonware-p2p traits
+//!
+//! palisade-p2p is used through commonware-p2p 2026.10.0's application traits, so an engine
+//! written against them (simplex consensus, the resolver, broadcast) runs on it unchanged:
+//!
+//! | trait | implemented by | palisade's meaning |
+//! |---|---|---|
+//! | [`LimitedSender`] (and so [`Sender`]) | [`channels::Sender`] (`Clone`) | `check` resolves the recipients among connected peers and takes one unit of each one's channel quota; when every one is over quota it returns the time all are within quota again |
+//! | [`CheckedSender`] | [`channels::Checked`] | `send` queues towards each recipient (high or low lane); `Rejected` when every queue was full, `Outcome(Closed)` once the network stopped |
+//! | [`Receiver`] | [`channels::Receiver`] | `capacity()` is the channel's backlog |
+//! | [`Blocker`] | [`Oracle`] | `block` disconnects and refuses for `block_duration`; `blocked()` yields the set now and after every block and expiry |
+//! | [`Provider`] | [`Oracle`] | `peer_set(id)` while tracked; `subscribe()` starts with the newest set |
+//! | [`AddressableManager`] | [`Oracle`] | `track` registers a set with [`Address`]es (a DNS ingress is resolved at each dial); `overwrite` moves peers without a new set |
+//! | [`Manager`] | [`Oracle`] | `track` by keys alone: such peers may connect, and are dialed once an address is known |
+//!
+//! Secondary peers may connect and receive (`Recipients::All` includes them once connected)
+//! but are never dialed, and `TrackedPeers::primary` never lists them. Beyond the traits,
+//! palisade keeps its own knobs as methods: [`Network::register`] takes a backlog per channel,
+//! [`channels::Sender::max_payload`] tells the payload limit, and [`Config`] holds every limit.
+//!
 //! # Example
 //!
 //! ```
 //! use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 //! use commonware_runtime::{Quota, Runner as _, Supervisor as _, deterministic};
-//! use palisade_p2p::{Config, Network, Recipients};
+//! use commonware_utils::ordered::Map;
+//! use palisade_p2p::{
+//!     Address, AddressableManager as _, Config, Network, Receiver as _, Recipients, Sender as _,
+//! };
 //! use std::{net::SocketAddr, num::NonZeroU32};
 //!
 //! deterministic::Runner::seeded(1).start(|context| async move {
 //!     let keys: Vec<_> = (0..2).map(PrivateKey::from_seed).collect();
 //!     let address = |i: u16| SocketAddr::from(([127, 0, 0, 1], 3000 + i));
-//!     let set: Vec<_> = (0..2).map(|i| (keys[i].public_key(), address(i as u16))).collect();
+//!     let set: Map<_, Address> = Map::from_iter_dedup(
+//!         (0..2).map(|i| (keys[i].public_key(), address(i as u16).into())),
+//!     );
 //!     let mut channels = Vec::new();
 //!     for (i, key) in keys.iter().enumerate() {
 //!         let node = context.child("node").with_attribute("index", i);
@@ -65,12 +94,12 @@
 //!         let (mut network, mut oracle) = Network::new(node, config);
 //!         let quota = Quota::per_second(NonZeroU32::new(100).unwrap());
 //!         channels.push(network.register(0, quota, 1024));
-//!         oracle.track(0, set.clone()).await;
+//!         oracle.track(0, set.clone());
 //!         network.start();
 //!     }
 //!     // Retry until the connection is up, then receive on the other side.
 //!     let (sender, _) = &mut channels[0];
-//!     while sender.send(Recipients::All, b"hello".to_vec(), false).await.unwrap().is_empty() {
+//!     while sender.send(Recipients::All, b"hello".to_vec(), false).is_empty() {
 //!         commonware_runtime::Clock::sleep(&context, std::time::Duration::from_millis(10)).await;
 //!     }
 //!     let (from, message) = channels[1].1.recv().await.unwrap();
@@ -93,9 +122,13 @@ mod peer;
 pub mod tracker;
 pub mod wire;
 
-pub use channels::Recipients;
 pub use config::Config;
 pub use context::Context;
 pub use network::Network;
 pub use oracle::Oracle;
 pub use palisade_stream as stream;
+
+pub use commonware_p2p::{
+    Address, AddressableManager, AddressableTrackedPeers, Blocker, CheckedSender, Ingress,
+    LimitedSender, Manager, PeerSetUpdate, Provider, Receiver, Recipients, Sender, TrackedPeers,
+};

@@ -79,6 +79,15 @@ impl<S: Signer, E: Context> Shared<S, E> {
     }
 }
 
+/// Marks the directory closed when dropped.
+struct CloseOnDrop<P: commonware_cryptography::PublicKey>(SharedDirectory<P>);
+
+impl<P: commonware_cryptography::PublicKey> Drop for CloseOnDrop<P> {
+    fn drop(&mut self) {
+        crate::directory::lock(&self.0).close();
+    }
+}
+
 /// A node of an authenticated peer-to-peer network.
 pub struct Network<E: Context, S: Signer> {
     context: E,
@@ -151,11 +160,13 @@ impl<E: Context, S: Signer> Network<E, S> {
             outbound,
             self.metrics.clone(),
         );
-        (sender, channels::Receiver::new(backlog_rx))
+        let capacity = std::num::NonZeroUsize::new(backlog).expect("checked above");
+        (sender, channels::Receiver::new(backlog_rx, capacity))
     }
 
     /// Starts listening and dialing. Aborting the returned handle, or stopping the runtime,
-    /// stops every task of the network and closes every connection.
+    /// stops every task of the network and closes every connection; from then on senders
+    /// report `Feedback::Closed`, receivers end once drained, and subscriptions end.
     pub fn start(self) -> Handle<()> {
         let shared = Shared {
             config: Arc::new(self.config),
@@ -166,6 +177,9 @@ impl<E: Context, S: Signer> Network<E, S> {
         self.context
             .child("network")
             .spawn(move |context| async move {
+                // However the task ends (returns, is aborted, or the runtime stops), the
+                // directory learns that the network is closed.
+                let _closed = CloseOnDrop(shared.directory.clone());
                 let listening = context.child("listener").spawn({
                     let shared = shared.clone();
                     move |context| listener::run(context, shared)

@@ -6,6 +6,7 @@ use common::*;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Runner as _, deterministic};
 use palisade_p2p::Recipients;
+use palisade_p2p::{Receiver as _, Sender as _};
 use std::time::Duration;
 
 #[test]
@@ -71,15 +72,11 @@ fn priority_messages_overtake_queued_ones() {
         for i in 0..10u8 {
             nodes[0]
                 .sender
-                .send(Recipients::One(peer.clone()), vec![i], false)
-                .await
-                .unwrap();
+                .send(Recipients::One(peer.clone()), vec![i], false);
         }
         nodes[0]
             .sender
-            .send(Recipients::One(peer.clone()), vec![99], true)
-            .await
-            .unwrap();
+            .send(Recipients::One(peer.clone()), vec![99], true);
         let (_, first) = nodes[1].receiver.recv().await.unwrap();
         assert_eq!(first, [99]);
         for i in 0..10u8 {

@@ -6,7 +6,8 @@ mod common;
 use common::*;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Metrics as _, Quota, Runner as _, deterministic};
-use palisade_p2p::{Recipients, channels::Error};
+use palisade_p2p::Recipients;
+use palisade_p2p::{Receiver as _, Sender as _};
 use std::{num::NonZeroU32, time::Duration};
 
 fn per_second(count: u32) -> Quota {
@@ -25,9 +26,8 @@ fn outbound_quota_limits_what_we_send_to_each_peer() {
         for _ in 0..20 {
             let sent = sender
                 .sender
-                .send(Recipients::One(peer.clone()), b"x".to_vec(), false)
-                .await;
-            accepted += sent.unwrap().len();
+                .send(Recipients::One(peer.clone()), b"x".to_vec(), false);
+            accepted += sent.len();
         }
         assert_eq!(accepted, 5, "the burst of the quota");
         assert_eq!(
@@ -53,9 +53,7 @@ fn inbound_quota_drops_what_a_peer_sends_over_it() {
         for _ in 0..20 {
             flooder
                 .sender
-                .send(Recipients::One(peer.clone()), b"x".to_vec(), false)
-                .await
-                .unwrap();
+                .send(Recipients::One(peer.clone()), b"x".to_vec(), false);
         }
         context.sleep(Duration::from_millis(100)).await;
         assert_eq!(
@@ -103,27 +101,20 @@ fn full_backlog_drops_and_counts_without_slowing_other_channels() {
         let peer = key(1).public_key();
         // Nobody reads channel CHANNEL on node 1: its backlog fills and the rest is dropped.
         for i in 0..50u32 {
-            sender
-                .sender
-                .send(
-                    Recipients::One(peer.clone()),
-                    i.to_be_bytes().to_vec(),
-                    false,
-                )
-                .await
-                .unwrap();
+            sender.sender.send(
+                Recipients::One(peer.clone()),
+                i.to_be_bytes().to_vec(),
+                false,
+            );
         }
         // Channel 8 still flows.
         let (_, other_sender, _) = &mut sender.extra[0];
         for i in 0..50u32 {
-            other_sender
-                .send(
-                    Recipients::One(peer.clone()),
-                    i.to_be_bytes().to_vec(),
-                    false,
-                )
-                .await
-                .unwrap();
+            other_sender.send(
+                Recipients::One(peer.clone()),
+                i.to_be_bytes().to_vec(),
+                false,
+            );
         }
         let (_, _, other_receiver) = &mut slow.extra[0];
         for i in 0..50u32 {
@@ -174,10 +165,7 @@ fn message_on_an_unknown_channel_ends_the_connection() {
         wait_for(&context, &[0, 1], 1).await;
         let handshakes_before = metric(&context, "handshakes", 1, &["outcome=\"ok\""]);
         let (_, unknown, _) = &mut sender.extra[0];
-        unknown
-            .send(Recipients::All, b"?".to_vec(), false)
-            .await
-            .unwrap();
+        unknown.send(Recipients::All, b"?".to_vec(), false);
         context.sleep(Duration::from_secs(2)).await;
         assert_eq!(
             metric(&context, "messages", 1, &["fate=\"unknown_channel\""]),
@@ -224,16 +212,15 @@ fn oversized_messages_are_refused_locally_and_end_the_connection_remotely() {
         )
         .await;
         wait_for(&context, &[0, 1], 1).await;
-        // Locally: over the limit is an error, nothing is sent.
-        let too_big = vec![0u8; 2 << 20];
-        let refused = big.sender.send(Recipients::All, too_big, false).await;
-        assert!(matches!(refused, Err(Error::MessageTooLarge { .. })));
+        // Locally, the limit is known (a larger payload panics; see the test below).
+        assert_eq!(
+            big.sender.max_payload(),
+            (1 << 20) - palisade_p2p::wire::MAX_DATA_OVERHEAD_BYTES
+        );
         // Remotely: node 1 ends the connection on a record over its limit.
         let handshakes_before = metric(&context, "handshakes", 1, &["outcome=\"ok\""]);
         big.sender
-            .send(Recipients::All, vec![0u8; 2 * small_limit], false)
-            .await
-            .unwrap();
+            .send(Recipients::All, vec![0u8; 2 * small_limit], false);
         context.sleep(Duration::from_secs(2)).await;
         assert!(
             metric(&context, "handshakes", 1, &["outcome=\"ok\""]) > handshakes_before,
@@ -339,4 +326,17 @@ async fn start_guarded(
         nodes.push(start_node(context, index, &set, open_quota(), 10).await);
     }
     nodes
+}
+
+#[test]
+#[should_panic(expected = "exceeds channel 7's limit")]
+fn a_payload_over_the_channel_limit_panics_as_the_trait_says() {
+    deterministic::Runner::seeded(1).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut node = start_node(&context, 0, &set, open_quota(), 100).await;
+        let _peer = start_node(&context, 1, &set, open_quota(), 100).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let too_big = vec![0u8; node.sender.max_payload() + 1];
+        node.sender.send(Recipients::All, too_big, false);
+    });
 }

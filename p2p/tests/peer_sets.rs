@@ -4,9 +4,11 @@
 mod common;
 
 use common::*;
+use commonware_actor::Feedback;
 use commonware_cryptography::Signer as _;
 use commonware_runtime::{Clock as _, Runner as _, deterministic};
 use palisade_p2p::Recipients;
+use palisade_p2p::{AddressableManager as _, Blocker as _, Provider as _, Sender as _};
 use std::time::Duration;
 
 #[test]
@@ -17,13 +19,16 @@ fn peers_leaving_every_tracked_set_are_disconnected_and_stale_indices_ignored() 
         // Node 0 moves on to sets without node 4; after three newer sets (the number tracked
         // by `Config::local`), the set listing node 4 falls out.
         for index in 1..=3 {
-            assert!(nodes[0].oracle.track(index, peer_set(0..4)).await);
+            assert_eq!(
+                nodes[0].oracle.track(index, addressed(&peer_set(0..4))),
+                Feedback::Ok
+            );
         }
         wait_for(&context, &[0], 3).await;
-        assert!(
-            !nodes[0].oracle.track(2, peer_set(0..5)).await,
-            "stale index is ignored"
-        );
+        nodes[0].oracle.track(2, addressed(&peer_set(0..5)));
+        let set_two = nodes[0].oracle.peer_set(2).await.unwrap();
+        assert_eq!(set_two.primary.len(), 4, "stale index is ignored");
+        assert!(set_two.primary.position(&key(4).public_key()).is_none());
         // Node 4 keeps dialing node 0 and is refused by its bouncer.
         context.sleep(Duration::from_secs(2)).await;
         assert_eq!(connected(&context, 0), 3);
@@ -35,11 +40,7 @@ fn peers_leaving_every_tracked_set_are_disconnected_and_stale_indices_ignored() 
                 &["reason=\"rejected_by_bouncer\""]
             ) > 0
         );
-        let sent = nodes[0]
-            .sender
-            .send(Recipients::All, b"x".to_vec(), false)
-            .await
-            .unwrap();
+        let sent = nodes[0].sender.send(Recipients::All, b"x".to_vec(), false);
         assert!(!sent.contains(&key(4).public_key()));
     });
 }
@@ -51,7 +52,7 @@ fn new_peers_in_a_newer_set_connect() {
         wait_for(&context, &[0, 1, 2], 2).await;
         let late = start_node(&context, 3, &peer_set(0..4), open_quota(), 100).await;
         for node in &mut nodes {
-            node.oracle.track(1, peer_set(0..4)).await;
+            node.oracle.track(1, addressed(&peer_set(0..4)));
         }
         wait_for(&context, &[0, 1, 2, 3], 3).await;
         drop(late);
@@ -66,17 +67,13 @@ fn blocked_peer_is_disconnected_and_refused_for_the_block_duration() {
         // Node 1 has messages on the way when node 0 blocks it.
         let target = key(0).public_key();
         for i in 0..100u32 {
-            nodes[1]
-                .sender
-                .send(
-                    Recipients::One(target.clone()),
-                    i.to_be_bytes().to_vec(),
-                    false,
-                )
-                .await
-                .unwrap();
+            nodes[1].sender.send(
+                Recipients::One(target.clone()),
+                i.to_be_bytes().to_vec(),
+                false,
+            );
         }
-        nodes[0].oracle.block(key(1).public_key()).await;
+        nodes[0].oracle.block(key(1).public_key());
         // Those messages are still queued at node 1 (no task ran since): none may arrive.
         let received_at_block = metric(&context, "messages", 0, &["fate=\"received\""]);
         wait_for(&context, &[0], 1).await;
@@ -87,9 +84,7 @@ fn blocked_peer_is_disconnected_and_refused_for_the_block_duration() {
         );
         let sent = nodes[1]
             .sender
-            .send(Recipients::One(target.clone()), b"after".to_vec(), false)
-            .await
-            .unwrap();
+            .send(Recipients::One(target.clone()), b"after".to_vec(), false);
         assert!(
             sent.is_empty(),
             "node 1 has no connection to node 0 any more"
@@ -99,9 +94,7 @@ fn blocked_peer_is_disconnected_and_refused_for_the_block_duration() {
         assert_eq!(connected(&context, 0), 1);
         let sent = nodes[0]
             .sender
-            .send(Recipients::One(key(1).public_key()), b"x".to_vec(), false)
-            .await
-            .unwrap();
+            .send(Recipients::One(key(1).public_key()), b"x".to_vec(), false);
         assert!(sent.is_empty());
         // After the block, the peers connect again.
         context.sleep(Duration::from_secs(15)).await;
@@ -164,14 +157,13 @@ fn restarted_peer_on_a_new_address_is_reached_there() {
         };
         let _restarted = start_node_with(&context, 2, &moved_set, setup).await;
         for node in &mut nodes {
-            node.oracle.track(1, moved_set.clone()).await;
+            node.oracle.track(1, addressed(&moved_set.clone()));
         }
         wait_for(&context, &[0, 1], 2).await;
-        let sent = nodes[0]
-            .sender
-            .send(Recipients::One(key(2).public_key()), b"hi".to_vec(), false)
-            .await
-            .unwrap();
+        let sent =
+            nodes[0]
+                .sender
+                .send(Recipients::One(key(2).public_key()), b"hi".to_vec(), false);
         assert_eq!(sent.len(), 1);
     });
 }

@@ -4,12 +4,16 @@
 //! and one from many addresses (127.0.0.2 and up, bound with socket2) is refused by the
 //! handshake itself while an honest peer still connects.
 
-use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
+use commonware_cryptography::{
+    Signer as _,
+    ed25519::{self, PrivateKey},
+};
 use commonware_runtime::{
     Clock as _, Metrics as _, Network as _, Quota, Runner as _, Sink as _, Stream as _,
     Supervisor as _, tokio,
 };
-use palisade_p2p::{Config, Network};
+use commonware_utils::ordered::Map;
+use palisade_p2p::{Address, AddressableManager as _, Config, Network};
 use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 const CAP: usize = 16;
@@ -48,7 +52,10 @@ fn silent_connections_are_capped_and_freed_and_oversized_prefixes_refused_over_t
         config.handshake_timeout = Duration::from_secs(2);
         config.handshakes_per_ip = Quota::per_second(NonZeroU32::new(100_000).unwrap());
         let (network, mut oracle) = Network::new(context.child("victim"), config);
-        oracle.track(0, vec![(victim.public_key(), address)]).await;
+        oracle.track(
+            0,
+            Map::from_iter_dedup([(victim.public_key(), Address::Symmetric(address))]),
+        );
         let _handle = network.start();
         // Wait until the listener answers (a probe connection, closed at once).
         for attempt in 0.. {
@@ -171,7 +178,7 @@ fn handshake_floods_from_one_address_and_from_many_over_tcp() {
         // Recommended limits: 4 handshakes a second per address (burst 8), 128 at once.
         let config = Config::recommended(victim.clone(), b"flood-over-tcp", address);
         let (network, mut oracle) = Network::new(context.child("victim"), config);
-        oracle.track(0, set.clone()).await;
+        oracle.track(0, addressed(&set));
         let _victim = network.start();
         context.sleep(Duration::from_millis(300)).await;
         let before = resident_kib();
@@ -211,7 +218,7 @@ fn handshake_floods_from_one_address_and_from_many_over_tcp() {
         honest_config.dial_backoff_initial = Duration::from_millis(100);
         let (honest_network, mut honest_oracle) =
             Network::new(context.child("honest"), honest_config);
-        honest_oracle.track(0, set).await;
+        honest_oracle.track(0, addressed(&set));
         let _honest = honest_network.start();
         let joined_from = std::time::Instant::now();
         loop {
@@ -241,4 +248,11 @@ fn handshake_floods_from_one_address_and_from_many_over_tcp() {
         );
         assert!(grew < 64 * 1024, "resident memory grew {grew} KiB");
     });
+}
+
+fn addressed(set: &[(ed25519::PublicKey, SocketAddr)]) -> Map<ed25519::PublicKey, Address> {
+    Map::from_iter_dedup(
+        set.iter()
+            .map(|(peer, address)| (peer.clone(), Address::Symmetric(*address))),
+    )
 }

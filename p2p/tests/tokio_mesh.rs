@@ -2,8 +2,11 @@
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock as _, Metrics as _, Quota, Runner as _, Supervisor as _, tokio};
+use commonware_utils::ordered::Map;
 use futures::FutureExt as _;
-use palisade_p2p::{Config, Network, Recipients};
+use palisade_p2p::{
+    Address, AddressableManager as _, Config, Network, Receiver as _, Recipients, Sender as _,
+};
 use std::{collections::BTreeMap, net::SocketAddr, num::NonZeroU32, time::Duration};
 
 const PEERS: usize = 10;
@@ -48,7 +51,13 @@ fn ten_peers_reach_a_full_mesh_and_deliver_every_broadcast_over_tcp() {
                 Quota::per_second(NonZeroU32::new(100_000).unwrap()),
                 10_000,
             ));
-            oracle.track(0, set.clone()).await;
+            oracle.track(
+                0,
+                Map::from_iter_dedup(
+                    set.iter()
+                        .map(|(peer, address)| (peer.clone(), Address::Symmetric(*address))),
+                ),
+            );
             network.start();
         }
         // Wait for a settled mesh, at most 30 s of real time: every node connected to every
@@ -91,10 +100,7 @@ fn ten_peers_reach_a_full_mesh_and_deliver_every_broadcast_over_tcp() {
         }
         for (sender, _) in &mut channels {
             for sequence in 0..MESSAGES {
-                let sent = sender
-                    .send(Recipients::All, sequence.to_be_bytes().to_vec(), false)
-                    .await
-                    .unwrap();
+                let sent = sender.send(Recipients::All, sequence.to_be_bytes().to_vec(), false);
                 assert_eq!(sent.len(), PEERS - 1);
             }
         }

@@ -174,3 +174,42 @@ impl<E: TryRng<Error = Infallible>> TryRng for Context<E> {
 }
 
 impl<E: TryCryptoRng<Error = Infallible>> TryCryptoRng for Context<E> {}
+
+/// Names resolve as the runtime underneath resolves them (the deterministic runtime resolves
+/// what `resolver_register` told it).
+impl<E: commonware_runtime::Resolver> commonware_runtime::Resolver for Context<E> {
+    fn resolve(
+        &self,
+        host: &str,
+    ) -> impl Future<Output = Result<Vec<std::net::IpAddr>, Error>> + Send {
+        self.inner.resolve(host)
+    }
+}
+
+/// Storage is the runtime's own: a node restarted under the same partitions finds what it
+/// wrote before its crash.
+impl<E: commonware_runtime::Storage> commonware_runtime::Storage for Context<E> {
+    type Blob = E::Blob;
+
+    fn open_versioned(
+        &self,
+        partition: &str,
+        name: &[u8],
+        versions: std::ops::RangeInclusive<commonware_runtime::BlobVersion>,
+    ) -> impl Future<Output = Result<(Self::Blob, u64, commonware_runtime::BlobVersion), Error>> + Send
+    {
+        self.inner.open_versioned(partition, name, versions)
+    }
+
+    fn remove(
+        &self,
+        partition: &str,
+        name: Option<&[u8]>,
+    ) -> impl Future<Output = Result<(), Error>> + Send {
+        self.inner.remove(partition, name)
+    }
+
+    fn scan(&self, partition: &str) -> impl Future<Output = Result<Vec<Vec<u8>>, Error>> + Send {
+        self.inner.scan(partition)
+    }
+}

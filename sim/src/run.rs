@@ -33,7 +33,10 @@ use commonware_runtime::{
     Clock as _, Handle, Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _,
     deterministic,
 };
-use palisade_p2p::{Recipients, channels};
+use commonware_utils::ordered::Map;
+use palisade_p2p::{
+    Address, AddressableManager as _, Receiver as _, Recipients, Sender as _, channels,
+};
 use rand_core::Rng as _;
 use std::{
     collections::BTreeMap,
@@ -325,7 +328,9 @@ impl Simulation {
         if !self.is_member(index) {
             set.push((self.keys[index].public_key(), node_address(index)));
         }
-        oracle.track(0, set).await;
+        let set: Map<Pk, Address> =
+            Map::from_iter_dedup(set.into_iter().map(|(key, address)| (key, address.into())));
+        oracle.track(0, set);
         let mut tasks = vec![p2p.start(), self.spawn_receiver(index, receiver)];
         tasks.extend(self.spawn_sender(index, sender));
         self.running[index] = Some(Running { tasks });
@@ -375,12 +380,7 @@ impl Simulation {
                     sequence,
                     sent_at: since(begin, context.current()),
                 };
-                let Ok(recipients) = sender
-                    .send(Recipients::All, probe.encode(size), false)
-                    .await
-                else {
-                    break;
-                };
+                let recipients = sender.send(Recipients::All, probe.encode(size), false);
                 let sends = &mut lock(&shared).sends;
                 if member {
                     sends.sent += expected;

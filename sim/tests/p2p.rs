@@ -5,7 +5,10 @@ use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{
     Clock as _, Handle, Metrics as _, Quota, Runner as _, Supervisor as _, deterministic,
 };
-use palisade_p2p::{Config, Recipients, channels};
+use commonware_utils::ordered::Map;
+use palisade_p2p::{
+    Address, AddressableManager as _, Config, Receiver as _, Recipients, Sender as _, channels,
+};
 use palisade_sim::{Config as SimConfig, Context, Link, Network};
 use std::{
     collections::BTreeMap,
@@ -64,7 +67,7 @@ async fn start_node(
     );
     let quota = Quota::per_second(NonZeroU32::new(1_000_000).unwrap());
     let (sender, receiver) = p2p.register(CHANNEL, quota, 100_000);
-    oracle.track(0, peer_set(n)).await;
+    oracle.track(0, addressed(peer_set(n)));
     let handle = p2p.start();
     Node {
         sender,
@@ -151,11 +154,9 @@ fn mesh_and_broadcast(seed: u64, n: usize, messages: u32) -> (String, [u8; 32]) 
         let sent_at = context.current();
         for sequence in 0..messages {
             for node in &mut nodes {
-                let sent = node
-                    .sender
-                    .send(Recipients::All, sequence.to_be_bytes().to_vec(), false)
-                    .await
-                    .unwrap();
+                let sent =
+                    node.sender
+                        .send(Recipients::All, sequence.to_be_bytes().to_vec(), false);
                 assert_eq!(sent.len(), n - 1);
             }
         }
@@ -208,9 +209,7 @@ fn mesh_splits_with_a_partition_and_comes_back_when_it_heals() {
         wait_for(&context, 0..n, 2).await;
         let sent = nodes[0]
             .sender
-            .send(Recipients::All, b"inside".to_vec(), false)
-            .await
-            .unwrap();
+            .send(Recipients::All, b"inside".to_vec(), false);
         assert_eq!(sent.len(), 2, "only the own side is reachable");
         network.heal();
         let healed_in = wait_for(&context, 0..n, 5).await;
@@ -239,13 +238,19 @@ fn a_crashed_node_restarts_with_its_identity_and_rejoins() {
         wait_for(&context, 0..n, 4).await;
         let sent = nodes[4]
             .sender
-            .send(Recipients::All, b"back".to_vec(), false)
-            .await
-            .unwrap();
+            .send(Recipients::All, b"back".to_vec(), false);
         assert_eq!(sent.len(), 4);
         for node in &mut nodes[..4] {
             let (_, message) = node.receiver.recv().await.unwrap();
             assert_eq!(message.as_ref(), b"back");
         }
     });
+}
+
+/// `set` as commonware-p2p's address map.
+fn addressed(set: Vec<(Pk, SocketAddr)>) -> Map<Pk, Address> {
+    Map::from_iter_dedup(
+        set.into_iter()
+            .map(|(peer, address)| (peer, address.into())),
+    )
 }

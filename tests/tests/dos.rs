@@ -8,8 +8,11 @@ use commonware_runtime::{
     Clock as _, Handle, Metrics as _, Network as _, Quota, Runner as _, Sink as _, Spawner as _,
     Stream as _, Supervisor as _, deterministic,
 };
+use commonware_utils::ordered::Map;
 use futures::FutureExt as _;
-use palisade_p2p::{Config, Recipients, channels};
+use palisade_p2p::{
+    Address, AddressableManager as _, Config, Receiver as _, Recipients, Sender as _, channels,
+};
 use palisade_sim::{Config as SimConfig, Context, Link, Network};
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
@@ -80,7 +83,7 @@ async fn start(
     let set = (0..members)
         .map(|i| (key(i).public_key(), address(i)))
         .collect();
-    oracle.track(0, set).await;
+    oracle.track(0, addressed(set));
     Member {
         sender,
         receiver,
@@ -321,8 +324,6 @@ fn a_member_flooding_a_channel_is_throttled_and_counted_while_others_are_unaffec
                 flood_accepted += nodes[1]
                     .sender
                     .send(Recipients::One(victim.clone()), b"flood".to_vec(), false)
-                    .await
-                    .unwrap()
                     .len();
             }
             if round % 10 == 0 {
@@ -332,9 +333,7 @@ fn a_member_flooding_a_channel_is_throttled_and_counted_while_others_are_unaffec
                         Recipients::One(victim.clone()),
                         (round / 10u32).to_be_bytes().to_vec(),
                         false,
-                    )
-                    .await
-                    .unwrap();
+                    );
             }
             context.sleep(Duration::from_millis(10)).await;
         }
@@ -375,4 +374,12 @@ fn a_member_flooding_a_channel_is_throttled_and_counted_while_others_are_unaffec
         assert_eq!(from_two, (0..20).collect::<Vec<u32>>());
         assert_eq!(connected(&context, 0), 2);
     });
+}
+
+/// `set` as commonware-p2p's address map.
+fn addressed(set: Vec<(Pk, SocketAddr)>) -> Map<Pk, Address> {
+    Map::from_iter_dedup(
+        set.into_iter()
+            .map(|(peer, address)| (peer, address.into())),
+    )
 }

@@ -11,9 +11,10 @@ pub mod metrics_http;
 use crate::keyfile;
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{Quota, Supervisor};
+use commonware_utils::ordered::Map;
 use config::{NodeConfig, Preset};
 use futures::{FutureExt as _, StreamExt as _, channel::mpsc, channel::oneshot, select};
-use palisade_p2p::{Recipients, channels::Error as ChannelError};
+use palisade_p2p::{Address, AddressableManager as _, Receiver as _, Recipients, Sender as _};
 use std::net::SocketAddr;
 
 /// Why a node stopped.
@@ -101,9 +102,13 @@ where
         });
     }
     let mut sender = first_sender.expect("a config has at least one channel");
-    let mut set = config.peers.clone();
-    set.push((me.clone(), config.listen));
-    oracle.track(0, set).await;
+    let mut set: Vec<(ed25519::PublicKey, Address)> = config
+        .peers
+        .iter()
+        .map(|(peer, address)| (peer.clone(), (*address).into()))
+        .collect();
+    set.push((me.clone(), config.listen.into()));
+    oracle.track(0, Map::from_iter_dedup(set));
     let handle = network.start();
     tracing::info!(
         public_key = %keyfile::public_key_hex(&me),
@@ -119,11 +124,16 @@ where
         };
         // Input ended: keep serving the network until the process is stopped.
         let Some(line) = line else { break };
-        match sender.send(Recipients::All, line.into_bytes(), false).await {
-            Ok(recipients) => tracing::info!(recipients = recipients.len(), "broadcast"),
-            Err(ChannelError::NetworkClosed) => return Err(NodeError::NetworkClosed),
-            Err(error) => tracing::warn!(%error, "line not sent"),
+        if line.len() > sender.max_payload() {
+            tracing::warn!(
+                bytes = line.len(),
+                max = sender.max_payload(),
+                "line not sent: longer than a message may be"
+            );
+            continue;
         }
+        let recipients = sender.send(Recipients::All, line.into_bytes(), false);
+        tracing::info!(recipients = recipients.len(), "broadcast");
     }
     let _ = network.await;
     Err(NodeError::NetworkClosed)

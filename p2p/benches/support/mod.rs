@@ -10,8 +10,7 @@
 
 use commonware_cryptography::{ChaCha20Poly1305, Signer as _, ed25519::PrivateKey};
 use commonware_p2p::{
-    Address, AddressableManager as _, Receiver as _, Recipients as CwRecipients, Sender as _,
-    authenticated::lookup,
+    Address, AddressableManager as _, Receiver as _, Recipients, Sender as _, authenticated::lookup,
 };
 use commonware_runtime::{
     Clock, IoBuf, Metrics, Network as RuntimeNetwork, Quota, Resolver, Spawner,
@@ -22,7 +21,7 @@ use commonware_stream::{
     sake::{self, Sake},
 };
 use commonware_utils::{NZU32, NZUsize, ordered::Map};
-use palisade_p2p::{Config, Network, Recipients};
+use palisade_p2p::{Config, Network};
 use rand_core::CryptoRng;
 use std::{
     net::SocketAddr,
@@ -60,10 +59,10 @@ impl<E: Clock> AnySender<E> {
         match self {
             Self::Palisade(sender) => {
                 let recipients = to.map_or(Recipients::All, Recipients::One);
-                sender.send(recipients, message, false).await.unwrap().len()
+                sender.send(recipients, message, false).len()
             }
             Self::Commonware(sender) => {
-                let recipients = to.map_or(CwRecipients::All, CwRecipients::One);
+                let recipients = to.map_or(Recipients::All, Recipients::One);
                 sender.send(recipients, message, false).len()
             }
         }
@@ -124,8 +123,10 @@ pub async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]
                 let (mut network, mut oracle) = Network::new(node.child("network"), config);
                 let (data_tx, data_rx) = network.register(DATA, quota(n), 1 << 16);
                 let (probe_tx, probe_rx) = network.register(PROBE, quota(n), 1 << 12);
-                let set = (0..n).map(|j| (keys[j].clone(), address(j))).collect();
-                oracle.track(0, set).await;
+                let set: Vec<(Pk, Address)> = (0..n)
+                    .map(|j| (keys[j].clone(), address(j).into()))
+                    .collect();
+                let _ = oracle.track(0, Map::try_from(set).unwrap());
                 network.start();
                 data.push(AnySender::Palisade(data_tx));
                 probe.push(AnySender::Palisade(probe_tx));

@@ -1,20 +1,31 @@
-//! The book of tracked peer sets and blocked peers.
+//! The book of tracked peer sets, peer addresses and blocked peers.
 
+use commonware_p2p::Address;
 use std::{
     collections::{BTreeMap, BTreeSet},
-    net::SocketAddr,
     time::SystemTime,
 };
 
-/// How the union of tracked peers changed after [`Book::track`].
+/// How the union of tracked peers changed after [`Book::track`] or [`Book::overwrite`].
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Changes<P> {
-    /// Peers that entered the union, with their address.
-    pub added: Vec<(P, SocketAddr)>,
+    /// Peers that entered the union.
+    pub added: Vec<P>,
     /// Peers that left every tracked set: their connections must end.
     pub removed: Vec<P>,
-    /// Peers whose address changed: they must be redialed at the new address.
-    pub moved: Vec<(P, SocketAddr)>,
+    /// Peers whose address changed: their connections must end, and they are redialed at the
+    /// new address.
+    pub moved: Vec<P>,
+}
+
+impl<P> Default for Changes<P> {
+    fn default() -> Self {
+        Self {
+            added: Vec::new(),
+            removed: Vec::new(),
+            moved: Vec::new(),
+        }
+    }
 }
 
 /// A set was registered under an index that is not newer than the latest one; it was ignored.
@@ -27,16 +38,38 @@ pub struct StaleIndex {
     pub latest: u64,
 }
 
-/// The latest `max_sets` peer sets, registered by increasing index, and the blocked peers.
+/// One tracked peer set, as registered: primary peers, and secondary peers that are not also
+/// primary. Our own key stays in it when the application lists it, as commonware's trackers do.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PeerSet<P: Ord> {
+    /// Peers that drive progress: dialed, and counted as the set's members.
+    pub primary: BTreeSet<P>,
+    /// Peers that follow: they may connect and receive, but are not dialed.
+    pub secondary: BTreeSet<P>,
+}
+
+impl<P: Ord + Clone> PeerSet<P> {
+    fn contains(&self, peer: &P) -> bool {
+        self.primary.contains(peer) || self.secondary.contains(peer)
+    }
+}
+
+/// A peer offered to [`Book::track`]: its key and, when known, its address.
+pub type Entry<P> = (P, Option<Address>);
+
+/// The latest `max_sets` peer sets, registered by increasing index, each peer's address, and
+/// the blocked peers.
 ///
-/// The union of the tracked sets is who may connect. A peer's address is the one given by the
-/// newest set that lists it. Our own key is never part of the union. Iteration is in key order,
-/// so everything built on the book is deterministic.
+/// The union of the tracked sets, less our own key, is who may connect; its primary peers that
+/// have an address are whom we dial. A peer's address is the last one given for it, by a set
+/// or by [`overwrite`](Self::overwrite); it is forgotten when the peer leaves every set.
+/// Iteration is in key order, so everything built on the book is deterministic.
 #[derive(Clone, Debug)]
 pub struct Book<P: Ord + Clone> {
     me: P,
     max_sets: usize,
-    sets: BTreeMap<u64, BTreeMap<P, SocketAddr>>,
+    sets: BTreeMap<u64, PeerSet<P>>,
+    addresses: BTreeMap<P, Address>,
     blocked_until: BTreeMap<P, SystemTime>,
 }
 
@@ -51,82 +84,167 @@ impl<P: Ord + Clone> Book<P> {
             me,
             max_sets,
             sets: BTreeMap::new(),
+            addresses: BTreeMap::new(),
             blocked_until: BTreeMap::new(),
         }
     }
 
-    /// Registers `peers` under `index`, drops the oldest sets beyond `max_sets`, and reports how
-    /// the union changed. A peer listed twice keeps its last address.
+    /// Registers a set under `index`, drops the oldest sets beyond `max_sets`, and reports how
+    /// the union changed. A peer listed as both primary and secondary is primary; a peer
+    /// listed twice keeps its last address.
     ///
     /// # Errors
     /// [`StaleIndex`] when `index` is not newer than every tracked index; nothing changes.
     pub fn track(
         &mut self,
         index: u64,
-        peers: impl IntoIterator<Item = (P, SocketAddr)>,
+        primary: impl IntoIterator<Item = Entry<P>>,
+        secondary: impl IntoIterator<Item = Entry<P>>,
     ) -> Result<Changes<P>, StaleIndex> {
-        if let Some((&latest, _)) = self.sets.last_key_value()
+        if let Some(latest) = self.latest_index()
             && index <= latest
         {
             return Err(StaleIndex { index, latest });
         }
         let before = self.union();
-        let set = peers
-            .into_iter()
-            .filter(|(peer, _)| *peer != self.me)
-            .collect();
+        let before_addresses = self.addresses.clone();
+        let mut set = PeerSet {
+            primary: BTreeSet::new(),
+            secondary: BTreeSet::new(),
+        };
+        let mut offered = Vec::new();
+        for (peer, address) in primary {
+            set.primary.insert(peer.clone());
+            offered.push((peer, address));
+        }
+        for (peer, address) in secondary {
+            if !set.primary.contains(&peer) {
+                set.secondary.insert(peer.clone());
+            }
+            offered.push((peer, address));
+        }
+        for (peer, address) in offered {
+            if let Some(address) = address
+                && peer != self.me
+            {
+                self.addresses.insert(peer, address);
+            }
+        }
         self.sets.insert(index, set);
         while self.sets.len() > self.max_sets {
             self.sets.pop_first();
         }
         let after = self.union();
-        let mut changes = Changes {
-            added: Vec::new(),
-            removed: Vec::new(),
-            moved: Vec::new(),
-        };
-        for (peer, address) in &after {
-            match before.get(peer) {
-                None => changes.added.push((peer.clone(), *address)),
-                Some(old) if old != address => changes.moved.push((peer.clone(), *address)),
-                Some(_) => {}
+        self.addresses.retain(|peer, _| after.contains(peer));
+        let mut changes = Changes::default();
+        for peer in &after {
+            if !before.contains(peer) {
+                changes.added.push(peer.clone());
+            } else if before_addresses.get(peer) != self.addresses.get(peer) {
+                changes.moved.push(peer.clone());
             }
         }
-        changes.removed = before
-            .into_keys()
-            .filter(|peer| !after.contains_key(peer))
-            .collect();
+        changes.removed = before.difference(&after).cloned().collect();
         Ok(changes)
     }
 
-    /// Every tracked peer with its current address, in key order.
-    pub fn union(&self) -> BTreeMap<P, SocketAddr> {
-        let mut union = BTreeMap::new();
-        // Oldest first, so newer sets overwrite addresses.
-        for set in self.sets.values() {
-            union.extend(set.iter().map(|(peer, address)| (peer.clone(), *address)));
+    /// Changes the addresses of tracked peers without registering a set; peers that are not
+    /// tracked, or whose address is unchanged, are skipped. Returns the peers that moved.
+    pub fn overwrite(&mut self, peers: impl IntoIterator<Item = (P, Address)>) -> Vec<P> {
+        let mut moved = Vec::new();
+        for (peer, address) in peers {
+            if peer == self.me || !self.is_tracked(&peer) {
+                continue;
+            }
+            if self.addresses.get(&peer) != Some(&address) {
+                self.addresses.insert(peer.clone(), address);
+                moved.push(peer);
+            }
         }
-        union
+        moved.sort();
+        moved.dedup();
+        moved
     }
 
-    /// The current address of `peer`, if it is tracked.
-    pub fn address(&self, peer: &P) -> Option<SocketAddr> {
+    /// Every tracked peer but ourselves, primary or secondary, in key order.
+    pub fn union(&self) -> BTreeSet<P> {
         self.sets
             .values()
-            .rev()
-            .find_map(|set| set.get(peer).copied())
+            .flat_map(|set| set.primary.iter().chain(&set.secondary))
+            .filter(|peer| **peer != self.me)
+            .cloned()
+            .collect()
     }
 
-    /// Whether `peer` is in a tracked set.
+    /// The primary and secondary peers across every tracked set, as listed (our own key
+    /// included when listed); a peer primary in any set is primary only.
+    pub fn all(&self) -> PeerSet<P> {
+        let primary: BTreeSet<P> = self
+            .sets
+            .values()
+            .flat_map(|set| set.primary.iter().cloned())
+            .collect();
+        let secondary = self
+            .sets
+            .values()
+            .flat_map(|set| set.secondary.iter())
+            .filter(|peer| !primary.contains(*peer))
+            .cloned()
+            .collect();
+        PeerSet { primary, secondary }
+    }
+
+    /// The set registered under `index`, while it is tracked.
+    pub fn peer_set(&self, index: u64) -> Option<&PeerSet<P>> {
+        self.sets.get(&index)
+    }
+
+    /// The newest index and its set.
+    pub fn latest(&self) -> Option<(u64, &PeerSet<P>)> {
+        self.sets.last_key_value().map(|(index, set)| (*index, set))
+    }
+
+    /// The newest tracked index.
+    pub fn latest_index(&self) -> Option<u64> {
+        self.sets.last_key_value().map(|(index, _)| *index)
+    }
+
+    /// The current address of `peer`, if it is tracked and one is known.
+    pub fn address(&self, peer: &P) -> Option<&Address> {
+        self.addresses.get(peer)
+    }
+
+    /// Whether `peer` is in a tracked set, as primary or secondary.
     pub fn is_tracked(&self, peer: &P) -> bool {
-        self.sets.values().any(|set| set.contains_key(peer))
+        self.sets.values().any(|set| set.contains(peer))
+    }
+
+    /// Whether `peer` is primary in a tracked set.
+    pub fn is_primary(&self, peer: &P) -> bool {
+        self.sets.values().any(|set| set.primary.contains(peer))
     }
 
     /// Blocks `peer` until `until`, extending an earlier block, and forgets expired blocks.
     pub fn block(&mut self, peer: P, until: SystemTime, now: SystemTime) {
-        self.blocked_until.retain(|_, expiry| *expiry > now);
+        self.expire_blocks(now);
         let expiry = self.blocked_until.entry(peer).or_insert(until);
         *expiry = (*expiry).max(until);
+    }
+
+    /// Forgets blocks that expired by `now`; returns whether any did.
+    pub fn expire_blocks(&mut self, now: SystemTime) -> bool {
+        let before = self.blocked_until.len();
+        self.blocked_until.retain(|_, expiry| *expiry > now);
+        self.blocked_until.len() != before
+    }
+
+    /// The peers blocked at `now`, in key order.
+    pub fn blocked(&self, now: SystemTime) -> Vec<P> {
+        self.blocked_until
+            .iter()
+            .filter(|(_, expiry)| **expiry > now)
+            .map(|(peer, _)| peer.clone())
+            .collect()
     }
 
     /// Whether `peer` is blocked at `now`.
@@ -136,116 +254,27 @@ impl<P: Ord + Clone> Book<P> {
             .is_some_and(|expiry| *expiry > now)
     }
 
-    /// Whether `peer` may hold a connection at `now`: tracked, not blocked, not ourselves.
+    /// Whether `peer` may hold a connection at `now`: tracked (primary or secondary), not
+    /// blocked, not ourselves.
     pub fn is_allowed(&self, peer: &P, now: SystemTime) -> bool {
         *peer != self.me && self.is_tracked(peer) && !self.is_blocked(peer, now)
     }
 
-    /// The tracked peers that are not blocked at `now`, in key order: whom to dial.
+    /// The primary peers that are not blocked at `now` and have an address, in key order:
+    /// whom to dial.
     pub fn dialable(&self, now: SystemTime) -> BTreeSet<P> {
-        self.union()
-            .into_keys()
-            .filter(|peer| !self.is_blocked(peer, now))
+        self.sets
+            .values()
+            .flat_map(|set| set.primary.iter())
+            .filter(|peer| {
+                **peer != self.me
+                    && !self.is_blocked(peer, now)
+                    && self.addresses.contains_key(*peer)
+            })
+            .cloned()
             .collect()
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::time::{Duration, UNIX_EPOCH};
-
-    fn addr(port: u16) -> SocketAddr {
-        SocketAddr::from(([127, 0, 0, 1], port))
-    }
-
-    fn at(secs: u64) -> SystemTime {
-        UNIX_EPOCH + Duration::from_secs(secs)
-    }
-
-    #[test]
-    fn union_of_the_latest_sets_rotates_out_old_peers() {
-        let mut book = Book::new(0u8, 2);
-        let first = book.track(1, [(1, addr(1)), (2, addr(2))]).unwrap();
-        assert_eq!(first.added, vec![(1, addr(1)), (2, addr(2))]);
-        let second = book.track(2, [(2, addr(2)), (3, addr(3))]).unwrap();
-        assert_eq!(second.added, vec![(3, addr(3))]);
-        assert!(second.removed.is_empty());
-        // The third set pushes out the first: peer 1 is in no tracked set any more.
-        let third = book.track(3, [(3, addr(3)), (4, addr(4))]).unwrap();
-        assert_eq!(third.added, vec![(4, addr(4))]);
-        assert_eq!(third.removed, vec![1]);
-        assert_eq!(book.union().into_keys().collect::<Vec<_>>(), vec![2, 3, 4]);
-    }
-
-    #[test]
-    fn stale_or_repeated_index_is_ignored() {
-        let mut book = Book::new(0u8, 3);
-        book.track(5, [(1, addr(1))]).unwrap();
-        assert_eq!(
-            book.track(5, [(2, addr(2))]),
-            Err(StaleIndex {
-                index: 5,
-                latest: 5
-            })
-        );
-        assert_eq!(
-            book.track(4, [(2, addr(2))]),
-            Err(StaleIndex {
-                index: 4,
-                latest: 5
-            })
-        );
-        assert!(!book.is_tracked(&2));
-        assert!(book.track(6, [(2, addr(2))]).is_ok());
-    }
-
-    #[test]
-    fn newer_set_moves_a_peer_to_its_new_address() {
-        let mut book = Book::new(0u8, 3);
-        book.track(1, [(1, addr(1))]).unwrap();
-        let changes = book.track(2, [(1, addr(11))]).unwrap();
-        assert_eq!(changes.moved, vec![(1, addr(11))]);
-        assert_eq!(book.address(&1), Some(addr(11)));
-        // Repeating the same address is not a move.
-        assert!(book.track(3, [(1, addr(11))]).unwrap().moved.is_empty());
-    }
-
-    #[test]
-    fn own_key_is_never_tracked_or_allowed() {
-        let mut book = Book::new(7u8, 1);
-        let changes = book.track(1, [(7, addr(7)), (1, addr(1))]).unwrap();
-        assert_eq!(changes.added, vec![(1, addr(1))]);
-        assert!(!book.is_allowed(&7, at(0)));
-        assert!(book.is_allowed(&1, at(0)));
-    }
-
-    #[test]
-    fn blocked_peer_is_refused_until_the_block_expires() {
-        let mut book = Book::new(0u8, 1);
-        book.track(1, [(1, addr(1)), (2, addr(2))]).unwrap();
-        book.block(1, at(100), at(0));
-        assert!(!book.is_allowed(&1, at(99)));
-        assert_eq!(
-            book.dialable(at(99)).into_iter().collect::<Vec<_>>(),
-            vec![2]
-        );
-        assert!(book.is_allowed(&1, at(100)));
-        // A shorter block does not shorten a longer one.
-        book.block(1, at(200), at(100));
-        book.block(1, at(150), at(100));
-        assert!(book.is_blocked(&1, at(199)));
-        // Untracked peers are never allowed, blocked or not.
-        assert!(!book.is_allowed(&3, at(0)));
-    }
-
-    #[test]
-    fn expired_blocks_are_forgotten() {
-        let mut book = Book::new(0u8, 1);
-        for peer in 1..=100u8 {
-            book.block(peer, at(10), at(0));
-        }
-        book.block(200, at(30), at(20));
-        assert_eq!(book.blocked_until.len(), 1);
-    }
-}
+mod tests;

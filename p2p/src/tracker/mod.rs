@@ -1,8 +1,9 @@
-//! Which peers the network may talk to: the tracked peer sets and the blocked peers.
+//! Which peers the network may talk to: the tracked peer sets, their addresses and the blocked
+//! peers.
 //!
 //! [`Book`] is plain data with no I/O or clock of its own (the caller passes the time), so the
-//! tracker actor stays a thin loop around it and the rules are tested directly.
+//! rules are tested directly and the directory that holds it stays thin.
 
 mod book;
 
-pub use book::{Book, Changes, StaleIndex};
+pub use book::{Book, Changes, Entry, PeerSet, StaleIndex};

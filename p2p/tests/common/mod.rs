@@ -3,7 +3,8 @@
 
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{Clock as _, Handle, Metrics as _, Quota, Supervisor as _, deterministic};
-use palisade_p2p::{Config, Network, Oracle, channels};
+use commonware_utils::ordered::Map;
+use palisade_p2p::{Address, AddressableManager as _, Config, Network, Oracle, channels};
 use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
 pub type Key = ed25519::PrivateKey;
@@ -61,6 +62,14 @@ pub fn peer_set(indices: impl IntoIterator<Item = usize>) -> Vec<(Pk, SocketAddr
         .collect()
 }
 
+/// `set` as commonware-p2p's address map.
+pub fn addressed(set: &[(Pk, SocketAddr)]) -> Map<Pk, Address> {
+    Map::from_iter_dedup(
+        set.iter()
+            .map(|(peer, address)| (peer.clone(), Address::Symmetric(*address))),
+    )
+}
+
 pub fn open_quota() -> Quota {
     Quota::per_second(NonZeroU32::new(1_000_000).unwrap())
 }
@@ -101,7 +110,7 @@ pub async fn start_node_with(
             (channel, sender, receiver)
         })
         .collect();
-    oracle.track(0, set.to_vec()).await;
+    oracle.track(0, addressed(set));
     let handle = network.start();
     Node {
         key: key(index),
