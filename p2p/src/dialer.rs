@@ -2,7 +2,7 @@
 //! being dialed and out of backoff, in an order shuffled by the runtime's RNG.
 //!
 //! Each dial runs in its own task, which becomes the connection's task on success, so the
-//! connection (and its stream's writer) lives exactly as long as that task.
+//! connection lives exactly as long as that task.
 
 use crate::{
     context::Context,

@@ -6,18 +6,17 @@ use crate::{
     frame::{self, HEADER_BYTES},
     handshake::{self, AwaitingReply, CONFIRMATION_BYTES, SessionKeys, hello_bytes},
     record::{CipherKey, Opener, Sealer},
-    sender::split_writer,
 };
 use commonware_cryptography::Signer;
-use commonware_runtime::{Buf, Clock, Sink, Spawner, Stream};
+use commonware_runtime::{Buf, Clock, Sink, Stream};
 use futures::future::{Either, select};
 use rand_core::CryptoRng;
 use std::{future::Future, pin::pin};
 
 /// Dials `peer` over an already-connected `sink` and `stream` and runs the handshake.
 ///
-/// On success the connection's writer task is spawned on `context` (see the crate's *Write
-/// path*): the connection lives as long as the task that owns `context`.
+/// `context` gives the handshake its time and randomness; nothing is spawned on it, so the
+/// connection lives exactly as long as the returned halves.
 ///
 /// # Errors
 /// Any handshake error of [`Error`], [`Error::HandshakeTimeout`] when the whole exchange takes
@@ -33,7 +32,7 @@ pub async fn dial<E, S, O, I>(
     mut stream: I,
 ) -> Result<(Sender<O>, Receiver<I>), Error>
 where
-    E: Clock + CryptoRng + Spawner,
+    E: Clock + CryptoRng,
     S: Signer,
     O: Sink,
     I: Stream,
@@ -50,7 +49,7 @@ where
         Ok(established.keys)
     };
     let keys = within(timer, handshake).await?;
-    Ok(split(context, keys, config.max_message_size, sink, stream))
+    Ok(split(keys, config.max_message_size, sink, stream))
 }
 
 /// Answers a dial over an accepted `sink` and `stream` and runs the handshake.
@@ -59,7 +58,7 @@ where
 /// key exchange is done, and returns whether to continue. Returns the authenticated identity of
 /// the dialer.
 ///
-/// On success the connection's writer task is spawned on `context`, as for [`dial`].
+/// As for [`dial`], nothing is spawned on `context`.
 ///
 /// # Errors
 /// [`Error::RejectedByBouncer`], any other handshake error of [`Error`],
@@ -75,7 +74,7 @@ pub async fn listen<E, S, O, I, B, F>(
     mut stream: I,
 ) -> Result<(S::PublicKey, Sender<O>, Receiver<I>), Error>
 where
-    E: Clock + CryptoRng + Spawner,
+    E: Clock + CryptoRng,
     S: Signer,
     O: Sink,
     I: Stream,
@@ -98,7 +97,7 @@ where
         Ok((peer, state.receive_confirmation(&confirmation)?))
     };
     let (peer, keys) = within(timer, handshake).await?;
-    let (sender, receiver) = split(context, keys, config.max_message_size, sink, stream);
+    let (sender, receiver) = split(keys, config.max_message_size, sink, stream);
     Ok((peer, sender, receiver))
 }
 
@@ -113,9 +112,8 @@ async fn within<T>(
     }
 }
 
-/// Builds the record layer from the session keys and starts the connection's writer task.
-fn split<E: Spawner, O: Sink, I: Stream>(
-    context: E,
+/// Builds the two halves' record layers from the session keys.
+fn split<O: Sink, I: Stream>(
     keys: SessionKeys,
     max_message_size: u32,
     sink: O,
@@ -123,9 +121,7 @@ fn split<E: Spawner, O: Sink, I: Stream>(
 ) -> (Sender<O>, Receiver<I>) {
     let sealer = Sealer::new(CipherKey::new(&keys.send), max_message_size);
     let opener = Opener::new(CipherKey::new(&keys.receive), max_message_size);
-    let (sender, writer) = split_writer(sealer, sink);
-    context.spawn(move |_| writer);
-    (sender, Receiver::new(stream, opener))
+    (Sender::new(sealer, sink), Receiver::new(stream, opener))
 }
 
 async fn write_frame<O: Sink>(sink: &mut O, body: &[u8]) -> Result<(), Error> {

@@ -43,16 +43,14 @@
 //!
 //! ## Write path
 //!
-//! Each connection has a writer task, spawned on the context given to [`dial`] or [`listen`].
-//! [`Sender::send`] seals a message in the caller's task and queues it; the writer hands all
-//! queued records to the sink in one write, so messages sent while a write is in flight share
-//! the next one. Batches of 16 KiB or more are written by the sender itself when nothing is
-//! queued, which saves the hand-over where a write costs little next to the bytes. The queue is
-//! bounded (256 KiB); a sender waits while it is full.
-//!
-//! The writer is a child of that context's task: when the task that owns the context ends, the
-//! runtime stops the writer and the connection is cut. Pass a context from the task that will
-//! own the connection.
+//! The [`Sender`] owns the sink. [`Sender::send`] and [`Sender::send_many`] seal their
+//! messages in the caller's task into one buffer and hand it to the sink in one write before
+//! returning, so a send that returned `Ok` has given its bytes to the connection (for TCP, to
+//! the kernel) and no later event in the program, such as the owning task ending, can lose
+//! them. Nothing is spawned: [`dial`] and [`listen`] need only a clock and an RNG, the same as
+//! commonware-stream's [`Upgrader`](commonware_stream::Upgrader) contract, which
+//! [`upgrader::Palisade`] implements. A caller that sends many small messages batches them with
+//! [`Sender::send_many`], one write for the whole batch.
 //!
 //! # Security
 //!
@@ -113,7 +111,6 @@
 //!     let (alice_sink, bob_stream) = mocks::Channel::init();
 //!     let (bob_sink, alice_stream) = mocks::Channel::init();
 //!
-//!     // Bob's connection belongs to the root task, not to the short task that runs the handshake.
 //!     let bob_connection = context.child("bob_connection");
 //!     let bob_config = Config::recommended(bob.clone(), b"my-app");
 //!     let known = alice.public_key();
@@ -149,7 +146,7 @@ pub mod handshake;
 mod receiver;
 mod record;
 mod sender;
-mod writer;
+pub mod upgrader;
 
 #[cfg(test)]
 mod tests;

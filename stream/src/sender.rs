@@ -1,57 +1,59 @@
 //! The sending half of an established connection.
+//!
+//! The sender owns the sink: a send seals its messages in the caller's task, into one buffer,
+//! and hands that buffer to the sink in one write before it returns. There is no writer task
+//! and no queue, so nothing depends on which task owns the connection, and nothing handed to a
+//! send that returned `Ok` can be lost by a task ending afterwards. Batching is the caller's:
+//! [`Sender::send_many`] puts any number of records in one write (palisade-p2p sends whatever
+//! queued while the previous write was in flight).
 
-use crate::{
-    Error,
-    record::Sealer,
-    writer::{self, DIRECT_WRITE_BYTES, QUEUE_LIMIT_BYTES, SharedQueue, SinkLease, lock},
-};
+use crate::{Error, record::Sealer};
 use commonware_runtime::{IoBuf, IoBufs, Sink};
-use futures::channel::oneshot;
-use std::{future::poll_fn, task::Poll};
 
-/// Encrypts messages and sends them, in order, through the connection's write path.
+/// Encrypts messages and writes them, in order, to the connection.
 ///
-/// Small messages are sealed and queued: `send` returns at once and the connection's writer
-/// task writes whatever accumulated, in as few writes as possible. Messages of 16 KiB or more
-/// are written by `send` itself when nothing is queued. [`flush`](Self::flush) waits until
-/// everything queued has been written; [`close`](Self::close) ends the direction with an
-/// authenticated close record. Dropping the sender lets the writer write what is queued and
-/// then close the connection; [`abort`](Self::abort) drops the connection at once.
+/// [`send`](Self::send) and [`send_many`](Self::send_many) return once the sink has taken every
+/// record (for TCP: once the bytes are in the kernel's send buffer); [`close`](Self::close)
+/// ends the direction with an authenticated close record. Dropping the sender (or
+/// [`abort`](Self::abort)) drops the sink: the peer sees the connection cut, not a clean close.
 ///
-/// A write failure is reported by the next call, as [`Error::Io`]; every call after an error
-/// returns [`Error::Unusable`].
+/// A write failure is returned as [`Error::Io`]; every call after an error, or after a send
+/// whose future was dropped before it finished, returns [`Error::Unusable`].
 pub struct Sender<O: Sink> {
     sealer: Sealer,
-    queue: SharedQueue<O>,
-    abort: Option<oneshot::Sender<()>>,
-    /// Reused buffer that small messages are sealed into before they are queued.
-    staging: Vec<u8>,
-    /// Set once an error was reported; every later call returns `Unusable`.
+    sink: O,
+    /// Set before a write and cleared when it succeeds: a write that failed or was cancelled
+    /// leaves it set, and every later call returns `Unusable`.
     failed: bool,
 }
 
 impl<O: Sink> Sender<O> {
-    /// Encrypts one message and sends it (see the type's documentation for when it is written).
-    ///
-    /// Waits while the queue holds 256 KiB or more, and during a direct write.
+    pub(crate) fn new(sealer: Sealer, sink: O) -> Self {
+        Self {
+            sealer,
+            sink,
+            failed: false,
+        }
+    }
+
+    /// Encrypts one message and writes it.
     ///
     /// # Errors
     /// [`Error::MessageTooLarge`] (nothing sent, sender still usable),
-    /// [`Error::NonceExhausted`], [`Error::Io`] when a write failed, or [`Error::Unusable`]
+    /// [`Error::NonceExhausted`], [`Error::Io`] when the write failed, or [`Error::Unusable`]
     /// after an earlier error.
     ///
     /// # Cancel safety
-    /// Cancel safe while waiting for room in the queue (nothing is sealed yet). A direct write
-    /// of a large message dropped part-way cuts the connection: the sender then reports
-    /// [`Error::Io`].
+    /// Not cancel safe: a send dropped part-way may have written part of a record, so the
+    /// sender is unusable afterwards (the peer's receiver fails on the partial record).
     pub async fn send(&mut self, message: impl Into<IoBufs>) -> Result<(), Error> {
         self.send_many(std::iter::once(message)).await
     }
 
-    /// Encrypts a batch of messages and sends them together.
+    /// Encrypts a batch of messages and writes them together, in one write.
     ///
     /// Every size is checked first: if any message is too large, nothing is sent, no nonce is
-    /// used, and the sender stays usable.
+    /// used, and the sender stays usable. An empty batch writes nothing.
     ///
     /// # Errors
     /// As for [`send`](Self::send).
@@ -76,69 +78,14 @@ impl<O: Sink> Sender<O> {
             self.failed = true;
             return Err(Error::NonceExhausted);
         }
-        self.wait_for_room().await?;
-        let mut sealed = if total >= DIRECT_WRITE_BYTES {
-            Vec::with_capacity(total)
-        } else {
-            std::mem::take(&mut self.staging)
-        };
+        let mut sealed = Vec::with_capacity(total);
         for message in &messages {
             self.sealer.seal_message(message, &mut sealed)?;
         }
-        let lent = {
-            let mut state = lock(&self.queue);
-            let lent = if total >= DIRECT_WRITE_BYTES {
-                state.lend_sink()
-            } else {
-                None
-            };
-            if lent.is_none() {
-                state.push(&mut sealed);
-            }
-            lent
-        };
-        match lent {
-            Some(sink) => {
-                let lease = SinkLease::new(self.queue.clone(), sink);
-                lease
-                    .write(IoBuf::from(sealed))
-                    .await
-                    .map_err(|error| self.fail(Some(error)))
-            }
-            None => {
-                self.staging = sealed;
-                Ok(())
-            }
-        }
+        self.write(sealed).await
     }
 
-    /// Waits until every message sent so far has been handed to the sink.
-    ///
-    /// # Errors
-    /// [`Error::Io`] when a write failed, or [`Error::Unusable`] after an earlier error.
-    ///
-    /// # Cancel safety
-    /// Cancel safe: nothing is lost by dropping the future.
-    pub async fn flush(&mut self) -> Result<(), Error> {
-        self.ensure_usable()?;
-        let queue = self.queue.clone();
-        let outcome = poll_fn(|cx| {
-            let mut state = lock(&queue);
-            if state.ended() {
-                return Poll::Ready(Err(state.take_failure()));
-            }
-            if state.drained() {
-                return Poll::Ready(Ok(()));
-            }
-            state.wait_for_writer(cx.waker());
-            Poll::Pending
-        })
-        .await;
-        outcome.map_err(|failure| self.fail(failure))
-    }
-
-    /// Queues the authenticated close record, waits until everything is written, and closes
-    /// the connection's sending side.
+    /// Writes the authenticated close record and drops the sink.
     ///
     /// The peer's receiver then reports [`Error::Closed`] after every earlier message.
     ///
@@ -146,40 +93,17 @@ impl<O: Sink> Sender<O> {
     /// [`Error::NonceExhausted`], [`Error::Io`], or [`Error::Unusable`].
     pub async fn close(mut self) -> Result<(), Error> {
         self.ensure_usable()?;
-        self.wait_for_room().await?;
-        let mut sealed = std::mem::take(&mut self.staging);
+        let mut sealed = Vec::new();
         if let Err(error) = self.sealer.seal_close(&mut sealed) {
             self.failed = true;
             return Err(error);
         }
-        {
-            let mut state = lock(&self.queue);
-            state.push(&mut sealed);
-            state.finish();
-        }
-        let queue = self.queue.clone();
-        poll_fn(|cx| {
-            let mut state = lock(&queue);
-            if state.ended() {
-                return Poll::Ready(match state.take_failure() {
-                    Some(failure) => Err(Error::Io(failure)),
-                    None if state.failed() => Err(Error::Unusable),
-                    None => Ok(()),
-                });
-            }
-            state.wait_for_writer(cx.waker());
-            Poll::Pending
-        })
-        .await
+        self.write(sealed).await
     }
 
-    /// Drops the connection at once, discarding anything not yet written. The peer sees the
-    /// connection cut, not a clean close.
-    pub fn abort(mut self) {
-        if let Some(abort) = self.abort.take() {
-            let _ = abort.send(());
-        }
-    }
+    /// Drops the connection's sending side at once, without a close record: the peer sees the
+    /// connection cut. The same as dropping the sender, said explicitly.
+    pub fn abort(self) {}
 
     fn ensure_usable(&self) -> Result<(), Error> {
         if self.failed {
@@ -188,30 +112,15 @@ impl<O: Sink> Sender<O> {
         Ok(())
     }
 
-    /// Waits while the queue is full; reports a failed write path.
-    async fn wait_for_room(&mut self) -> Result<(), Error> {
-        let queue = self.queue.clone();
-        let outcome = poll_fn(|cx| {
-            let mut state = lock(&queue);
-            if state.ended() {
-                return Poll::Ready(Err(state.take_failure()));
-            }
-            if state.pending_bytes() < QUEUE_LIMIT_BYTES {
-                return Poll::Ready(Ok(()));
-            }
-            state.wait_for_writer(cx.waker());
-            Poll::Pending
-        })
-        .await;
-        outcome.map_err(|failure| self.fail(failure))
-    }
-
-    fn fail(&mut self, failure: Option<commonware_runtime::Error>) -> Error {
+    async fn write(&mut self, sealed: Vec<u8>) -> Result<(), Error> {
+        // Set across the await: if this future is dropped mid-write, it stays set.
         self.failed = true;
-        match failure {
-            Some(failure) => Error::Io(failure),
-            None => Error::Unusable,
-        }
+        self.sink
+            .send(IoBuf::from(sealed))
+            .await
+            .map_err(Error::Io)?;
+        self.failed = false;
+        Ok(())
     }
 }
 
@@ -221,29 +130,4 @@ impl<O: Sink> std::fmt::Debug for Sender<O> {
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
-}
-
-impl<O: Sink> Drop for Sender<O> {
-    fn drop(&mut self) {
-        // Let the writer write what is queued, then close the connection.
-        lock(&self.queue).finish();
-    }
-}
-
-/// Sets up the write path: the sender and the writer task's future.
-pub(crate) fn split_writer<O: Sink>(
-    sealer: Sealer,
-    sink: O,
-) -> (Sender<O>, impl Future<Output = ()> + Send + 'static) {
-    let queue = writer::new_queue(sink);
-    let (abort, aborted) = oneshot::channel();
-    let task = writer::run(queue.clone(), aborted);
-    let sender = Sender {
-        sealer,
-        queue,
-        abort: Some(abort),
-        staging: Vec::new(),
-        failed: false,
-    };
-    (sender, task)
 }

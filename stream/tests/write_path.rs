@@ -1,5 +1,6 @@
-//! The write path: queued records coalesce into few writes, the queue is bounded, and every way
-//! a sender ends (close, flush, drop, abort, a failed write, its owner's task ending) is visible.
+//! The write path: a send hands its records to the sink before it returns (one write per
+//! call, however many messages), so nothing is lost when the task that sent ends; every way a
+//! sender ends (close, drop, abort, a failed or cancelled write) is visible to both sides.
 
 mod common;
 
@@ -36,7 +37,7 @@ impl Sink for CountingSink {
 }
 
 #[test]
-fn messages_queued_during_one_turn_leave_in_one_write() {
+fn a_batch_is_one_write_and_each_send_is_written_before_it_returns() {
     deterministic::Runner::seeded(1).start(|context| async move {
         let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
         let writes = Arc::new(AtomicUsize::new(0));
@@ -44,10 +45,9 @@ fn messages_queued_during_one_turn_leave_in_one_write() {
             inner: dialer_sink,
             writes: writes.clone(),
         };
-        let connection = context.child("listener_connection");
-        let listening = context.child("listener").spawn(move |_| async move {
+        let listening = context.child("listener").spawn(move |context| async move {
             listen(
-                connection,
+                context,
                 config(2),
                 |_| async { true },
                 listener_sink,
@@ -69,89 +69,62 @@ fn messages_queued_during_one_turn_leave_in_one_write() {
         // The handshake took two writes (Hello, Confirmation).
         assert_eq!(writes.load(Ordering::SeqCst), 2);
 
-        // 100 sends that never wait: the writer runs once afterwards and writes them all.
-        for i in 0..100u32 {
-            sender.send(i.to_be_bytes().to_vec()).await.unwrap();
+        let batch: Vec<Vec<u8>> = (0..100u32).map(|i| i.to_be_bytes().to_vec()).collect();
+        sender.send_many(batch).await.unwrap();
+        assert_eq!(writes.load(Ordering::SeqCst), 3, "one write for the batch");
+        for i in 0..3u8 {
+            sender.send(vec![i]).await.unwrap();
+            assert_eq!(
+                writes.load(Ordering::SeqCst),
+                4 + usize::from(i),
+                "written on return"
+            );
         }
-        sender.flush().await.unwrap();
-        assert_eq!(writes.load(Ordering::SeqCst), 3);
         for i in 0..100u32 {
             assert_eq!(receiver.recv().await.unwrap(), i.to_be_bytes());
         }
-
-        // A lone message goes out without waiting for company.
-        sender.send(b"alone".to_vec()).await.unwrap();
-        assert_eq!(receiver.recv().await.unwrap(), b"alone");
-        assert_eq!(writes.load(Ordering::SeqCst), 4);
+        for i in 0..3u8 {
+            assert_eq!(receiver.recv().await.unwrap(), [i]);
+        }
     });
 }
 
 #[test]
-fn full_queue_holds_the_sender_until_the_peer_reads() {
+fn a_send_just_before_its_task_ends_is_not_lost() {
     deterministic::Runner::seeded(2).start(|context| async move {
-        let mut c = connect(&context).await;
-        // Small enough to go through the queue (large messages are written directly).
-        let message = |i: u8| vec![i; 8 * 1024];
-        // Nobody reads: the channel fills, the writer blocks, the queue fills, and a send waits.
-        let mut queued = 0u8;
-        loop {
-            let timer = context.sleep(Duration::from_secs(1));
-            match select(pin!(c.dialer_sender.send(message(queued))), pin!(timer)).await {
-                Either::Left((result, _)) => {
-                    result.unwrap();
-                    queued += 1;
-                }
-                Either::Right(_) => break,
-            }
-            assert!(queued < 255, "the queue must be bounded");
-        }
-        // 256 KiB queued + a 256 KiB batch in flight (the channel took it whole), 8 KiB each.
-        assert!(
-            (32..=80).contains(&queued),
-            "queued {queued} messages before waiting"
-        );
-
-        // The abandoned send queued nothing (it is cancel safe): retry it while reading.
-        let receiving = context.child("reader").spawn(move |_| async move {
-            for i in 0..=queued {
-                assert_eq!(
-                    c.listener_receiver.recv().await.unwrap(),
-                    message(i).as_slice()
-                );
-            }
+        let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
+        // The listener's task runs the handshake with its own context, sends one last byte
+        // and ends at once, dropping both halves.
+        let listening = context.child("listener").spawn(move |context| async move {
+            let (_, mut sender, _receiver) = listen(
+                context,
+                config(2),
+                |_| async { true },
+                listener_sink,
+                listener_stream,
+            )
+            .await
+            .unwrap();
+            sender.send(vec![0xAC]).await.unwrap();
         });
-        c.dialer_sender.send(message(queued)).await.unwrap();
-        c.dialer_sender.flush().await.unwrap();
-        receiving.await.unwrap();
+        let (_sender, mut receiver) = dial(
+            context.child("dialer"),
+            config(1),
+            key(2).public_key(),
+            dialer_sink,
+            dialer_stream,
+        )
+        .await
+        .unwrap();
+        listening.await.unwrap();
+        assert_eq!(receiver.recv().await.unwrap(), [0xAC]);
+        // Then the connection is cut (no close record was sent).
+        assert!(matches!(receiver.recv().await, Err(Error::Io(_))));
     });
 }
 
 #[test]
-fn flush_waits_until_the_queue_is_written() {
-    deterministic::Runner::seeded(3).start(|context| async move {
-        let mut c = connect(&context).await;
-        // Queued (not written directly) and more than the channel holds.
-        for i in 0..16u8 {
-            c.dialer_sender.send(vec![i; 8 * 1024]).await.unwrap();
-        }
-        let timer = context.sleep(Duration::from_secs(5));
-        let flushed = matches!(
-            select(pin!(c.dialer_sender.flush()), pin!(timer)).await,
-            Either::Left(_)
-        );
-        assert!(!flushed, "flush cannot finish while the peer reads nothing");
-        let reader = context.child("reader").spawn(move |_| async move {
-            for _ in 0..16 {
-                c.listener_receiver.recv().await.unwrap();
-            }
-        });
-        c.dialer_sender.flush().await.unwrap();
-        reader.await.unwrap();
-    });
-}
-
-#[test]
-fn dropped_sender_writes_what_was_queued_then_cuts_the_connection() {
+fn dropped_sender_cuts_the_connection_after_what_was_sent() {
     deterministic::Runner::seeded(4).start(|context| async move {
         let mut c = connect(&context).await;
         for message in [&b"one"[..], b"two", b"three"] {
@@ -173,8 +146,6 @@ fn abort_cuts_the_connection_without_a_close() {
     deterministic::Runner::seeded(5).start(|context| async move {
         let mut c = connect(&context).await;
         c.dialer_sender.send(b"written".to_vec()).await.unwrap();
-        c.dialer_sender.flush().await.unwrap();
-        c.dialer_sender.send(b"discarded".to_vec()).await.unwrap();
         c.dialer_sender.abort();
         assert_eq!(c.listener_receiver.recv().await.unwrap(), b"written");
         assert!(matches!(
@@ -185,64 +156,30 @@ fn abort_cuts_the_connection_without_a_close() {
 }
 
 #[test]
-fn failed_write_is_reported_by_the_next_call() {
+fn failed_write_is_returned_and_every_later_call_is_refused() {
     deterministic::Runner::seeded(6).start(|context| async move {
         let mut c = connect(&context).await;
         // The peer goes away: its end of the channel is dropped.
         drop(c.listener_receiver);
-        c.dialer_sender
-            .send(b"into the void".to_vec())
-            .await
-            .unwrap();
-        assert!(matches!(c.dialer_sender.flush().await, Err(Error::Io(_))));
+        let sent = c.dialer_sender.send(b"into the void".to_vec()).await;
+        assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
         assert!(matches!(
             c.dialer_sender.send(b"again".to_vec()).await,
+            Err(Error::Unusable)
+        ));
+        assert!(matches!(
+            c.dialer_sender.close().await,
             Err(Error::Unusable)
         ));
     });
 }
 
 #[test]
-fn connection_ends_with_the_task_that_owns_its_context() {
-    deterministic::Runner::seeded(7).start(|context| async move {
-        let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
-        // The handshake runs with the short-lived task's own context, so the connection's
-        // writer is that task's child and stops when the task returns.
-        let listening = context.child("listener").spawn(move |context| async move {
-            listen(
-                context,
-                config(2),
-                |_| async { true },
-                listener_sink,
-                listener_stream,
-            )
-            .await
-            .unwrap()
-        });
-        let (_dialer_sender, mut dialer_receiver) = dial(
-            context.child("dialer"),
-            config(1),
-            key(2).public_key(),
-            dialer_sink,
-            dialer_stream,
-        )
-        .await
-        .unwrap();
-        let (_, mut orphaned_sender, _receiver) = listening.await.unwrap();
-        // Once the runtime has stopped the writer, the sender reports the cut.
-        context.sleep(Duration::from_millis(1)).await;
-        let sent = orphaned_sender.send(b"too late".to_vec()).await;
-        assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
-        assert!(matches!(dialer_receiver.recv().await, Err(Error::Io(_))));
-    });
-}
-
-#[test]
-fn large_message_is_written_by_the_sender_and_cancelling_it_cuts_the_connection() {
+fn a_cancelled_send_leaves_the_sender_unusable_and_the_peer_sees_a_cut() {
     deterministic::Runner::seeded(8).start(|context| async move {
         let mut c = connect(&context).await;
-        // 40 KiB: written directly. The first fits the channel's 64 KiB; with nobody reading,
-        // the second cannot finish.
+        // 40 KiB fits the in-memory channel's 64 KiB; with nobody reading, the second cannot
+        // finish, and is abandoned.
         let large = vec![7u8; 40 * 1024];
         c.dialer_sender.send(large.clone()).await.unwrap();
         let finished = {
@@ -253,13 +190,12 @@ fn large_message_is_written_by_the_sender_and_cancelling_it_cuts_the_connection(
             )
         };
         assert!(!finished, "the second large message waits for the peer");
-        // The abandoned write may have left half a record: the connection is cut.
+        // The abandoned write may have left half a record.
         assert!(matches!(
             c.dialer_sender.send(b"x".to_vec()).await,
-            Err(Error::Io(_))
+            Err(Error::Unusable)
         ));
-        // The peer gets what was written in full (this channel took the second record whole
-        // before it blocked), then sees the connection cut.
+        drop(c.dialer_sender);
         assert_eq!(c.listener_receiver.recv().await.unwrap(), large.as_slice());
         let last = match c.listener_receiver.recv().await {
             Ok(message) => {
@@ -269,58 +205,5 @@ fn large_message_is_written_by_the_sender_and_cancelling_it_cuts_the_connection(
             other => other,
         };
         assert!(matches!(last, Err(Error::Io(_))), "{last:?}");
-    });
-}
-
-#[test]
-fn direct_write_is_cut_when_the_owning_task_ends() {
-    deterministic::Runner::seeded(9).start(|context| async move {
-        let ((dialer_sink, dialer_stream), (listener_sink, listener_stream)) = wire();
-        let (halves_tx, halves_rx) = futures::channel::oneshot::channel();
-        let (end_tx, end_rx) = futures::channel::oneshot::channel::<()>();
-        // The owner task runs the handshake with its own context, hands the halves out, and
-        // ends when told: the connection's writer is its child.
-        context.child("owner").spawn(move |context| async move {
-            let halves = listen(
-                context,
-                config(2),
-                |_| async { true },
-                listener_sink,
-                listener_stream,
-            )
-            .await
-            .unwrap();
-            let _ = halves_tx.send(halves);
-            let _ = end_rx.await;
-        });
-        let (_dialer_sender, mut dialer_receiver) = dial(
-            context.child("dialer"),
-            config(1),
-            key(2).public_key(),
-            dialer_sink,
-            dialer_stream,
-        )
-        .await
-        .unwrap();
-        let (_, mut sender, _receiver) = halves_rx.await.unwrap();
-        // End the owner a second from now, while the direct write below is blocked.
-        context.child("ender").spawn(move |context| async move {
-            context.sleep(Duration::from_secs(1)).await;
-            let _ = end_tx.send(());
-        });
-        // 80 KiB and nobody reading: a direct write that cannot finish on its own.
-        let sent = sender
-            .send_many([vec![1u8; 40 * 1024], vec![2u8; 40 * 1024]])
-            .await;
-        assert!(matches!(sent, Err(Error::Io(_))), "{sent:?}");
-        // The peer sees the connection cut (after whatever the channel had taken whole).
-        let mut outcome = dialer_receiver.recv().await;
-        for _ in 0..2 {
-            if outcome.is_err() {
-                break;
-            }
-            outcome = dialer_receiver.recv().await;
-        }
-        assert!(matches!(outcome, Err(Error::Io(_))), "{outcome:?}");
     });
 }
