@@ -11,6 +11,7 @@ pub mod mitm;
 pub mod node;
 pub mod proxy;
 pub mod start;
+pub mod validator;
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock, Listener as _, Network, Spawner, Supervisor};

@@ -71,6 +71,7 @@
 //! Packet loss and retransmission (a connection is reliable until it is cut), congestion
 //! control, and the TCP handshake beyond one round trip for a dial.
 
+pub mod consensus;
 mod context;
 mod deliveries;
 mod latency;
@@ -79,6 +80,7 @@ mod metrics_text;
 mod network;
 mod pipe;
 mod probe;
+mod reference;
 pub mod report;
 mod run;
 pub mod scenario;
@@ -88,6 +90,7 @@ pub use context::Context;
 pub use deliveries::Violations;
 pub use link::{Bandwidth, Link};
 pub use network::{Config, EPHEMERAL_PORTS, Error, Network, NodeNetwork, Stats};
+pub use reference::Stack;
 pub use report::Report;
 pub use run::{NAMESPACE, Options, Outcome, Progress, ProgressFn, run};
 pub use scenario::{Action, Fault, Scenario, ScenarioError, Timing, Workload};

@@ -36,6 +36,9 @@ pub struct Report {
     pub connections_closed: BTreeMap<String, u64>,
     /// What the simulated network carried and cut.
     pub network: NetworkSummary,
+    /// Consensus figures, when the scenario runs consensus.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<crate::consensus::Summary>,
 }
 
 /// How the mesh formed and recovered. A mesh is full when every pair of members that are up
@@ -215,6 +218,9 @@ impl fmt::Display for Report {
                 format!("VIOLATED: {v:?}")
             }
         )?;
+        if let Some(consensus) = &self.consensus {
+            write!(f, "{consensus}")?;
+        }
         writeln!(f, "\nhandshakes")?;
         for (kind, count) in &self.handshakes {
             writeln!(f, "  {kind:<32} {count}")?;

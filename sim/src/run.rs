@@ -28,15 +28,17 @@ use crate::{
     report::{LatencySummary, Mesh, Messages, PairsAt, Report},
     scenario::{Action, Fault, Scenario, ScenarioError, node_address, node_ip},
 };
+use crate::{
+    consensus::{self, lock as lock_ledger},
+    reference::{self, Stack},
+};
 use commonware_cryptography::{Signer as _, ed25519};
 use commonware_runtime::{
     Clock as _, Handle, Metrics as _, Quota, Runner as _, Spawner as _, Supervisor as _,
     deterministic,
 };
-use commonware_utils::ordered::Map;
-use palisade_p2p::{
-    Address, AddressableManager as _, Receiver as _, Recipients, Sender as _, channels,
-};
+use commonware_utils::ordered::{Map, Set};
+use palisade_p2p::{Address, AddressableManager as _, Recipients};
 use rand_core::Rng as _;
 use std::{
     collections::BTreeMap,
@@ -68,6 +70,9 @@ pub struct Options {
     pub progress_every: Duration,
     /// Keep the Prometheus text of this node (its incarnation at the end).
     pub metrics_of: Option<usize>,
+    /// The p2p stack every node runs: palisade-p2p, or the reference for comparison (whose
+    /// connection gauges palisade's mesh samples do not read, so mesh figures stay empty).
+    pub stack: Stack,
 }
 
 impl Options {
@@ -78,6 +83,7 @@ impl Options {
             progress: None,
             progress_every: Duration::from_secs(5),
             metrics_of: None,
+            stack: Stack::Palisade,
         }
     }
 }
@@ -188,6 +194,8 @@ struct Simulation {
     /// Counters of incarnations that crashed.
     retired: Totals,
     observed: Observed,
+    /// What the members' consensus engines finalized.
+    ledger: Arc<Mutex<consensus::Ledger>>,
 }
 
 /// What the samples saw.
@@ -251,6 +259,7 @@ impl Simulation {
             phase,
             retired: Totals::new(),
             observed: Observed::default(),
+            ledger: Arc::default(),
             context,
             scenario,
             options,
@@ -298,6 +307,83 @@ impl Simulation {
     }
 
     async fn start(&mut self, index: usize) {
+        let node = self
+            .context
+            .child("node")
+            .with_attribute("index", index)
+            .with_attribute("incarnation", self.incarnation[index]);
+        let node_network = self.network.node(node_ip(index)).expect("added");
+        let node = Context::new(node, node_network);
+        let consensus_context = node.child("consensus");
+        let workload = &self.scenario.workload;
+        // Room for four times the workload's rate, so the quota only stops a runaway peer.
+        let per_second = (workload.messages_per_second * 4.0)
+            .ceil()
+            .clamp(100.0, 1e9) as u32;
+        let quota = Quota::per_second(NonZeroU32::new(per_second).expect("at least 100"));
+        let channel = workload.channel;
+        let mut set = self.set.clone();
+        if !self.is_member(index) {
+            set.push((self.keys[index].public_key(), node_address(index)));
+        }
+        let set: Map<Pk, Address> =
+            Map::from_iter_dedup(set.into_iter().map(|(key, address)| (key, address.into())));
+        let validator = self.validator(index, &consensus_context);
+        let mut tasks = Vec::new();
+        match self.options.stack {
+            Stack::Palisade => {
+                let (mut p2p, mut oracle) =
+                    palisade_p2p::Network::new(node, self.palisade_config(index));
+                let (sender, receiver) = p2p.register(channel, quota, BACKLOG);
+                oracle.track(0, set);
+                if let Some(validator) = validator {
+                    tasks.push(consensus::start(
+                        consensus_context,
+                        validator,
+                        &mut p2p,
+                        &oracle,
+                    ));
+                }
+                tasks.extend([p2p.start(), self.spawn_receiver(index, receiver)]);
+                tasks.extend(self.spawn_sender(index, sender));
+            }
+            stack => {
+                let max_message = palisade_p2p::Config::recommended(
+                    self.keys[index].clone(),
+                    NAMESPACE,
+                    node_address(index),
+                )
+                .max_message_size;
+                let (mut p2p, mut oracle) = reference::node(
+                    node,
+                    stack,
+                    self.keys[index].clone(),
+                    NAMESPACE,
+                    node_address(index),
+                    self.scenario.total_nodes(),
+                    max_message - palisade_p2p::wire::MAX_DATA_OVERHEAD_BYTES as u32,
+                );
+                let (sender, receiver) = p2p.register(channel, quota);
+                oracle.track(0, set);
+                if let Some(validator) = validator {
+                    let channels =
+                        consensus::CHANNELS.map(|id| p2p.register(id, consensus::quota()));
+                    tasks.push(consensus::start_on(
+                        consensus_context,
+                        validator,
+                        oracle.clone(),
+                        channels,
+                    ));
+                }
+                tasks.extend([p2p.start(), self.spawn_receiver(index, receiver)]);
+                tasks.extend(self.spawn_sender(index, sender));
+            }
+        }
+        self.running[index] = Some(Running { tasks });
+    }
+
+    /// palisade-p2p's settings for node `index`: recommended, with the scenario's timers.
+    fn palisade_config(&self, index: usize) -> palisade_p2p::Config<ed25519::PrivateKey> {
         let timing = &self.scenario.timing;
         let mut config = palisade_p2p::Config::recommended(
             self.keys[index].clone(),
@@ -309,37 +395,39 @@ impl Simulation {
         config.dial_backoff_max = timing.dial_backoff_max;
         config.ping_interval = timing.ping_interval;
         config.max_silence = timing.max_silence;
-        let node = self
-            .context
-            .child("node")
-            .with_attribute("index", index)
-            .with_attribute("incarnation", self.incarnation[index]);
-        let node_network = self.network.node(node_ip(index)).expect("added");
-        let (mut p2p, mut oracle) =
-            palisade_p2p::Network::new(Context::new(node, node_network), config);
-        let workload = &self.scenario.workload;
-        // Room for four times the workload's rate, so the quota only stops a runaway peer.
-        let per_second = (workload.messages_per_second * 4.0)
-            .ceil()
-            .clamp(100.0, 1e9) as u32;
-        let quota = Quota::per_second(NonZeroU32::new(per_second).expect("at least 100"));
-        let (sender, receiver) = p2p.register(workload.channel, quota, BACKLOG);
-        let mut set = self.set.clone();
+        config
+    }
+
+    /// Member `index`'s validator, when the scenario runs consensus.
+    fn validator(
+        &self,
+        index: usize,
+        context: &NodeContext,
+    ) -> Option<consensus::Validator<consensus::LedgerObserver<NodeContext>>> {
+        let settings = self.scenario.consensus.as_ref()?;
         if !self.is_member(index) {
-            set.push((self.keys[index].public_key(), node_address(index)));
+            return None;
         }
-        let set: Map<Pk, Address> =
-            Map::from_iter_dedup(set.into_iter().map(|(key, address)| (key, address.into())));
-        oracle.track(0, set);
-        let mut tasks = vec![p2p.start(), self.spawn_receiver(index, receiver)];
-        tasks.extend(self.spawn_sender(index, sender));
-        self.running[index] = Some(Running { tasks });
+        let observer = consensus::LedgerObserver {
+            member: index,
+            clock: Arc::new(context.child("clock")),
+            begin: self.begin,
+            ledger: self.ledger.clone(),
+        };
+        Some(consensus::Validator {
+            key: self.keys[index].clone(),
+            participants: Set::from_iter_dedup(self.members.keys().cloned()),
+            settings: settings.clone(),
+            // The same partition across restarts: a restarted member finds its journal.
+            partition: format!("simplex-member-{index}"),
+            observer,
+        })
     }
 
     fn spawn_sender(
         &mut self,
         index: usize,
-        mut sender: channels::Sender<Pk, NodeContext>,
+        mut sender: impl palisade_p2p::Sender<PublicKey = Pk>,
     ) -> Option<Handle<()>> {
         let workload = &self.scenario.workload;
         let interval = send_interval(workload.messages_per_second)?;
@@ -394,7 +482,11 @@ impl Simulation {
         }))
     }
 
-    fn spawn_receiver(&mut self, index: usize, mut receiver: channels::Receiver<Pk>) -> Handle<()> {
+    fn spawn_receiver(
+        &mut self,
+        index: usize,
+        mut receiver: impl palisade_p2p::Receiver<PublicKey = Pk>,
+    ) -> Handle<()> {
         let member = self.is_member(index);
         let (shared, begin, members) = (self.shared.clone(), self.begin, self.members.clone());
         let context = self
@@ -548,7 +640,12 @@ impl Simulation {
             .metrics_of
             .map(|node| metrics_text::node_text(&text, node, self.incarnation[node]));
         let shared = lock(&self.shared);
-        let messages = account(shared.sends, shared.deliveries.delivered, &totals);
+        let messages = account(
+            shared.sends,
+            shared.deliveries.delivered,
+            &totals,
+            self.scenario.workload.channel,
+        );
         let violations: Violations = shared.deliveries.violations;
         let latencies = &shared.deliveries.latencies;
         let millis = |d: Duration| d.as_secs_f64() * 1000.0;
@@ -584,6 +681,13 @@ impl Simulation {
             ),
             connections_closed: by_labels(&totals, "connections_closed_total", &["reason"]),
             network: self.network.stats().into(),
+            consensus: self.scenario.consensus_bound().map(|bound| {
+                lock_ledger(&self.ledger).summary(
+                    self.scenario.duration,
+                    self.scenario.last_fault_over(),
+                    bound,
+                )
+            }),
             scenario: self.scenario.clone(),
         };
         Outcome { report, metrics }
@@ -591,13 +695,18 @@ impl Simulation {
 }
 
 /// Where every message of the workload went; see [`Messages::not_delivered`].
-fn account(counted: Sends, delivered: u64, totals: &Totals) -> Messages {
+fn account(counted: Sends, delivered: u64, totals: &Totals, channel: u64) -> Messages {
     let accepted = counted.accepted;
+    let channel = channel.to_string();
     let channel_total = |direction: &str, fate: &str| {
         metrics_text::sum(
             totals,
             "messages_total",
-            &[("direction", direction), ("fate", fate)],
+            &[
+                ("channel", channel.as_str()),
+                ("direction", direction),
+                ("fate", fate),
+            ],
         ) as u64
     };
     let rate_limited_outbound = channel_total("outbound", "rate_limited");

@@ -60,6 +60,9 @@ pub struct Scenario {
     /// How often connected pairs are sampled (the mesh times are measured at this grain).
     #[serde(with = "seconds", default = "default_sample_interval")]
     pub sample_interval: Duration,
+    /// Run simplex consensus on every member with these timers (see [`crate::consensus`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub consensus: Option<crate::consensus::Settings>,
 }
 
 /// Every member broadcasts `message_bytes`-byte messages at `messages_per_second` on
@@ -226,7 +229,17 @@ impl Scenario {
             ],
             timing: Timing::default(),
             sample_interval: default_sample_interval(),
+            consensus: None,
         }
+    }
+
+    /// The standard scenario with consensus instead of the message workload: simplex on
+    /// every member with [`Settings::default`](crate::consensus::Settings), the same faults.
+    pub fn consensus(nodes: usize, duration: Duration) -> Self {
+        let mut scenario = Self::standard(nodes, duration);
+        scenario.workload.messages_per_second = 0.0;
+        scenario.consensus = Some(crate::consensus::Settings::default());
+        scenario
     }
 }
 
@@ -320,6 +333,12 @@ pub enum ScenarioError {
         /// `down` or `up`.
         state: &'static str,
     },
+    /// The consensus settings cannot run: timers out of order, or a channel taken.
+    #[error("consensus: {reason}")]
+    InvalidConsensus {
+        /// Which rule they break.
+        reason: &'static str,
+    },
     /// Resets that end before they start.
     #[error("fault {fault} resets connections until {until:?}, before it starts at {at:?}")]
     ResetsEndBeforeStart {
@@ -362,6 +381,23 @@ impl Scenario {
         ] {
             if duration.is_zero() {
                 return Err(ScenarioError::ZeroDuration { field });
+            }
+        }
+        if let Some(consensus) = &self.consensus {
+            if consensus.leader_timeout.is_zero() || consensus.timeout_retry.is_zero() {
+                return Err(ScenarioError::InvalidConsensus {
+                    reason: "leader_timeout and timeout_retry must be longer than zero",
+                });
+            }
+            if crate::consensus::CHANNELS.contains(&self.workload.channel) {
+                return Err(ScenarioError::InvalidConsensus {
+                    reason: "workload.channel is one of consensus's channels (1000-1002)",
+                });
+            }
+            if consensus.certification_timeout <= consensus.leader_timeout {
+                return Err(ScenarioError::InvalidConsensus {
+                    reason: "certification_timeout must be longer than leader_timeout",
+                });
             }
         }
         if self.bandwidth_bytes_per_second == Some(0) {
@@ -482,6 +518,32 @@ impl Scenario {
     /// - the dial and handshake take a few one-way delays (40 are allowed, for queues behind
     ///   the workload), and the mesh is seen at the next sample.
     pub fn mesh_bound(&self) -> Duration {
+        self.mesh_bound_inner()
+    }
+
+    /// How long after the last fault is over a view must be finalized again, with consensus:
+    ///
+    /// - the mesh is back within [`mesh_bound`](Self::mesh_bound);
+    /// - the view members are stuck in times out (`certification_timeout`) and their skip
+    ///   votes are repeated every `timeout_retry`; two repeats are allowed for votes lost on
+    ///   connections the fault cut;
+    /// - members that fell behind fetch the certificates they missed, and the next leader
+    ///   proposes: a few more one-way delays (20 are allowed) and a second `leader_timeout`
+    ///   for a leader that is itself still catching up.
+    ///
+    /// `None` without consensus.
+    pub fn consensus_bound(&self) -> Option<Duration> {
+        let consensus = self.consensus.as_ref()?;
+        Some(
+            self.mesh_bound()
+                + consensus.certification_timeout
+                + consensus.timeout_retry * 2
+                + consensus.leader_timeout * 2
+                + (self.latency + self.jitter) * 20,
+        )
+    }
+
+    fn mesh_bound_inner(&self) -> Duration {
         crate::Config::default().unreachable_dial_delay
             + self.timing.dial_backoff_max
             + self.timing.dial_interval
@@ -511,18 +573,18 @@ pub fn node_address(index: usize) -> SocketAddr {
 }
 
 /// Durations as seconds (a float) in JSON.
-mod seconds {
+pub(crate) mod seconds {
     use serde::{Deserialize, Deserializer, Serializer, de::Error};
     use std::time::Duration;
 
-    pub(super) fn serialize<S: Serializer>(
+    pub(crate) fn serialize<S: Serializer>(
         duration: &Duration,
         serializer: S,
     ) -> Result<S::Ok, S::Error> {
         serializer.serialize_f64(duration.as_secs_f64())
     }
 
-    pub(super) fn deserialize<'de, D: Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: Deserializer<'de>>(
         deserializer: D,
     ) -> Result<Duration, D::Error> {
         let value = f64::deserialize(deserializer)?;
@@ -791,6 +853,53 @@ mod tests {
         let unknown = json.replacen('{', "{\"nodez\":3,", 1);
         let error = serde_json::from_str::<Scenario>(&unknown).unwrap_err();
         assert!(error.to_string().contains("nodez"), "{error}");
+    }
+
+    #[test]
+    fn consensus_timers_out_of_order_or_a_taken_channel_are_refused() {
+        let base = Scenario::consensus(4, Duration::from_secs(10));
+        assert!(base.validate().is_ok());
+        let mut zero = base.clone();
+        zero.consensus.as_mut().unwrap().leader_timeout = Duration::ZERO;
+        assert_eq!(
+            zero.validate(),
+            Err(ScenarioError::InvalidConsensus {
+                reason: "leader_timeout and timeout_retry must be longer than zero"
+            })
+        );
+        let mut order = base.clone();
+        order.consensus.as_mut().unwrap().certification_timeout = Duration::from_secs(1);
+        assert_eq!(
+            order.validate(),
+            Err(ScenarioError::InvalidConsensus {
+                reason: "certification_timeout must be longer than leader_timeout"
+            })
+        );
+        let mut taken = base.clone();
+        taken.workload.channel = crate::consensus::CHANNELS[1];
+        assert_eq!(
+            taken.validate(),
+            Err(ScenarioError::InvalidConsensus {
+                reason: "workload.channel is one of consensus's channels (1000-1002)"
+            })
+        );
+        // The same channel is fine without consensus.
+        taken.consensus = None;
+        assert!(taken.validate().is_ok());
+    }
+
+    #[test]
+    fn a_consensus_scenario_round_trips_through_json() {
+        let scenario = Scenario::consensus(7, Duration::from_secs(30));
+        let json = serde_json::to_string(&scenario).unwrap();
+        assert!(json.contains("\"leader_timeout\":1.0"), "{json}");
+        assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), scenario);
+        assert!(
+            !serde_json::to_string(&Scenario::default())
+                .unwrap()
+                .contains("consensus"),
+            "absent unless used"
+        );
     }
 
     #[test]

@@ -120,3 +120,45 @@ fn a_scenario_file_round_trips() {
     );
     std::fs::remove_dir_all(&directory).unwrap();
 }
+
+#[test]
+fn the_consensus_workload_reports_finalization_and_fails_when_liveness_breaks() {
+    let output = simulate(&[
+        "--workload",
+        "consensus",
+        "--nodes",
+        "4",
+        "--duration",
+        "10",
+        "--no-faults",
+        "--quiet",
+    ]);
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert!(
+        output.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(stdout.contains("consensus (simplex, ed25519)"), "{stdout}");
+    assert!(stdout.contains("held (safety"), "{stdout}");
+
+    // A 2/2 partition that heals one second before the end: nothing can be finalized after
+    // it in time, and the run says so with exit status 1.
+    let output = simulate(&[
+        "--workload",
+        "consensus",
+        "--nodes",
+        "4",
+        "--duration",
+        "10",
+        "--partition",
+        "3..9",
+        "--quiet",
+    ]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("consensus invariant broken: liveness"),
+        "{stderr}"
+    );
+}

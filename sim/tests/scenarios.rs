@@ -76,6 +76,7 @@ fn random_scenario(seed: u64) -> Scenario {
         faults,
         timing: Timing::default(),
         sample_interval: Duration::from_millis(50),
+        consensus: None,
     }
 }
 
@@ -193,7 +194,7 @@ fn progress_and_one_nodes_metrics_are_reported() {
         })),
         progress_every: SECOND * 2,
         metrics_of: Some(4),
-        seed: 5,
+        ..Options::seed(5)
     };
     let outcome = run(&scenario, options).unwrap();
     let seen = seen.lock().unwrap();

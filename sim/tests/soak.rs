@@ -71,6 +71,7 @@ fn soak(minutes: u64) -> Scenario {
         faults,
         timing: Timing::default(),
         sample_interval: Duration::from_millis(100),
+        consensus: None,
     }
 }
 

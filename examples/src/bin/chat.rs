@@ -70,6 +70,7 @@ fn main() -> ExitCode {
             messages_per_second: NonZeroU32::new(10).expect("non-zero"),
             backlog: 256,
         }],
+        storage: None,
     };
     println!(
         "{} here, on 127.0.0.1:{} (ports {}-{last_port}); type a line and press enter",

@@ -6,6 +6,7 @@
 //! namespace = "my-network"
 //! metrics = "127.0.0.1:9101"      # optional: serve Prometheus text at /metrics
 //! preset = "recommended"          # or "local" (fast timers for one machine)
+//! storage = "alice-data"          # optional; `validator` keeps its consensus journal here
 //!
 //! [[peers]]
 //! public_key = "8a3c…"            # hex, as `node keygen` prints it
@@ -72,6 +73,7 @@ struct File {
     namespace: String,
     metrics: Option<String>,
     preset: Option<String>,
+    storage: Option<PathBuf>,
     #[serde(default)]
     peers: Vec<PeerEntry>,
     #[serde(default)]
@@ -130,6 +132,9 @@ pub struct NodeConfig {
     pub peers: Vec<(ed25519::PublicKey, SocketAddr)>,
     /// The channels; the first carries the lines read on standard input.
     pub channels: Vec<Channel>,
+    /// The folder for what must outlive the process (a validator's journal), resolved
+    /// against the config file's folder.
+    pub storage: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -232,10 +237,12 @@ impl NodeConfig {
                 backlog: 1024,
             });
         }
-        let key_file = match path.parent() {
-            Some(folder) if file.key_file.is_relative() => folder.join(&file.key_file),
-            _ => file.key_file,
+        let beside = |relative: PathBuf| match path.parent() {
+            Some(folder) if relative.is_relative() => folder.join(&relative),
+            _ => relative,
         };
+        let key_file = beside(file.key_file);
+        let storage = file.storage.map(beside);
         Ok(Self {
             key_file,
             listen,
@@ -244,6 +251,7 @@ impl NodeConfig {
             preset,
             peers,
             channels,
+            storage,
         })
     }
 }
@@ -279,12 +287,13 @@ mod tests {
     #[test]
     fn a_full_config_parses() {
         let config = parse(&with(&format!(
-            "metrics = \"127.0.0.1:9101\"\npreset = \"local\"\n\
+            "metrics = \"127.0.0.1:9101\"\npreset = \"local\"\nstorage = \"data\"\n\
              [[peers]]\npublic_key = \"{KEY}\"\naddress = \"127.0.0.1:4002\"\n\
              [[channels]]\nid = 7\nmessages_per_second = 50\nbacklog = 10\n"
         )))
         .unwrap();
         assert_eq!(config.key_file, Path::new("conf/a.key"));
+        assert_eq!(config.storage.as_deref(), Some(Path::new("conf/data")));
         assert_eq!(config.metrics, Some("127.0.0.1:9101".parse().unwrap()));
         assert_eq!(config.preset, Preset::Local);
         assert_eq!(config.peers.len(), 1);

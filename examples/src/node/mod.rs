@@ -66,25 +66,9 @@ pub async fn run<E>(
 where
     E: palisade_p2p::Context + Supervisor,
 {
-    if let Some(address) = config.metrics {
-        let (bound, listening) = oneshot::channel();
-        context
-            .child("metrics_http")
-            .spawn(move |context| async move {
-                if let Err(error) = metrics_http::serve(context, address, bound).await {
-                    tracing::error!(%address, %error, "metrics endpoint failed");
-                }
-            });
-        let address = listening.await.map_err(|_| NodeError::Metrics(address))?;
-        tracing::info!("metrics at http://{address}/metrics");
-    }
+    serve_metrics(&context, config.metrics).await?;
     let me = key.public_key();
-    let namespace = config.namespace.as_bytes();
-    let p2p_config = match config.preset {
-        Preset::Recommended => palisade_p2p::Config::recommended(key, namespace, config.listen),
-        Preset::Local => palisade_p2p::Config::local(key, namespace, config.listen),
-    };
-    let (mut network, mut oracle) = palisade_p2p::Network::new(context.child("p2p"), p2p_config);
+    let (mut network, mut oracle) = p2p(&context, &config, key);
     let mut first_sender = None;
     for channel in &config.channels {
         let quota = Quota::per_second(channel.messages_per_second);
@@ -102,13 +86,7 @@ where
         });
     }
     let mut sender = first_sender.expect("a config has at least one channel");
-    let mut set: Vec<(ed25519::PublicKey, Address)> = config
-        .peers
-        .iter()
-        .map(|(peer, address)| (peer.clone(), (*address).into()))
-        .collect();
-    set.push((me.clone(), config.listen.into()));
-    oracle.track(0, Map::from_iter_dedup(set));
+    oracle.track(0, peer_set(&config, &me));
     let handle = network.start();
     tracing::info!(
         public_key = %keyfile::public_key_hex(&me),
@@ -137,6 +115,65 @@ where
     }
     let _ = network.await;
     Err(NodeError::NetworkClosed)
+}
+
+/// Serves `/metrics` on `address`, if one is given, and returns once it listens.
+///
+/// # Errors
+/// [`NodeError::Metrics`] when the address cannot be bound.
+pub(crate) async fn serve_metrics<E>(
+    context: &E,
+    address: Option<SocketAddr>,
+) -> Result<(), NodeError>
+where
+    E: palisade_p2p::Context + Supervisor,
+{
+    let Some(address) = address else {
+        return Ok(());
+    };
+    let (bound, listening) = oneshot::channel();
+    context
+        .child("metrics_http")
+        .spawn(move |context| async move {
+            if let Err(error) = metrics_http::serve(context, address, bound).await {
+                tracing::error!(%address, %error, "metrics endpoint failed");
+            }
+        });
+    let address = listening.await.map_err(|_| NodeError::Metrics(address))?;
+    tracing::info!("metrics at http://{address}/metrics");
+    Ok(())
+}
+
+/// The palisade-p2p node `config` describes, with `key` as its identity.
+pub(crate) fn p2p<E>(
+    context: &E,
+    config: &NodeConfig,
+    key: ed25519::PrivateKey,
+) -> (
+    palisade_p2p::Network<E, ed25519::PrivateKey>,
+    palisade_p2p::Oracle<E, ed25519::PublicKey>,
+)
+where
+    E: palisade_p2p::Context + Supervisor,
+{
+    let namespace = config.namespace.as_bytes();
+    let p2p_config = match config.preset {
+        Preset::Recommended => palisade_p2p::Config::recommended(key, namespace, config.listen),
+        Preset::Local => palisade_p2p::Config::local(key, namespace, config.listen),
+    };
+    palisade_p2p::Network::new(context.child("p2p"), p2p_config)
+}
+
+/// The peer set `config` describes: its peers and `me` at the listen address.
+pub(crate) fn peer_set(
+    config: &NodeConfig,
+    me: &ed25519::PublicKey,
+) -> Map<ed25519::PublicKey, Address> {
+    let peers = config
+        .peers
+        .iter()
+        .map(|(peer, address)| (peer.clone(), Address::from(*address)));
+    Map::from_iter_dedup(peers.chain([(me.clone(), config.listen.into())]))
 }
 
 /// `message` as text fit for a terminal: invalid UTF-8 replaced; control characters (which
