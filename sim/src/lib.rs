@@ -22,6 +22,14 @@
 //!   palisade-p2p on every node, checks every delivery (nothing from outside the peer set,
 //!   no duplicate, order per sender) and returns a [`Report`]. The `simulate` command is
 //!   the same from the command line.
+//! - Consensus: with [`Scenario::consensus`] every member also runs commonware-consensus
+//!   simplex on its palisade-p2p node ([`consensus`]); the report adds finalization figures
+//!   and checks safety and liveness. [`consensus::start`] is the same validator for any
+//!   palisade-p2p network, on tokio too.
+//! - The reference: [`Options::stack`] runs commonware-p2p's `lookup` (SakeCups) on every node
+//!   instead, over the same links, so both stacks carry the same scenario side by side
+//!   ([`Stack`]). The node [`Context`] implements everything either needs, storage and name
+//!   resolution included (both delegate to the runtime underneath).
 //!
 //! # Determinism
 //!
