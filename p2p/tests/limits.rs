@@ -10,10 +10,6 @@ use palisade_p2p::Recipients;
 use palisade_p2p::{Receiver as _, Sender as _};
 use std::{num::NonZeroU32, time::Duration};
 
-fn per_second(count: u32) -> Quota {
-    Quota::per_second(NonZeroU32::new(count).unwrap())
-}
-
 #[test]
 fn outbound_quota_limits_what_we_send_to_each_peer() {
     deterministic::Runner::seeded(1).start(|context| async move {

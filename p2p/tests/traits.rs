@@ -7,7 +7,7 @@ use common::*;
 use commonware_actor::{Feedback, Unreliable};
 use commonware_cryptography::Signer as _;
 use commonware_p2p::{AddressableTrackedPeers, TrackedPeers};
-use commonware_runtime::{Clock as _, Quota, Runner as _, deterministic};
+use commonware_runtime::{Clock as _, Runner as _, deterministic};
 use commonware_utils::ordered::{Map, Set};
 use futures::StreamExt as _;
 use palisade_p2p::{
@@ -16,16 +16,11 @@ use palisade_p2p::{
 };
 use std::{
     net::{IpAddr, Ipv4Addr, SocketAddr},
-    num::NonZeroU32,
     time::Duration,
 };
 
 fn keys(set: &[(Pk, SocketAddr)]) -> Set<Pk> {
     Set::from_iter_dedup(set.iter().map(|(peer, _)| peer.clone()))
-}
-
-fn per_second(n: u32) -> Quota {
-    Quota::per_second(NonZeroU32::new(n).unwrap())
 }
 
 #[test]

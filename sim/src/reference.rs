@@ -64,24 +64,18 @@ pub(crate) fn node(
     );
     let max_peers_per_set = NonZeroUsize::new(peers.max(1)).expect("non-zero");
     let mailbox = NonZeroUsize::new(1024).expect("non-zero");
-    let mut config = match stack {
-        Stack::LookupLocal => lookup::Config::local(
-            handshake,
-            namespace,
-            listen,
-            max_peers_per_set,
-            max_message_size,
-            mailbox,
-        ),
-        _ => lookup::Config::recommended(
-            handshake,
-            namespace,
-            listen,
-            max_peers_per_set,
-            max_message_size,
-            mailbox,
-        ),
+    let preset = match stack {
+        Stack::LookupLocal => lookup::Config::local,
+        _ => lookup::Config::recommended,
     };
+    let mut config = preset(
+        handshake,
+        namespace,
+        listen,
+        max_peers_per_set,
+        max_message_size,
+        mailbox,
+    );
     config.allow_private_ips = true;
     lookup::Network::new(context, config)
 }

@@ -114,3 +114,23 @@ fn same_seed_same_run_and_another_seed_another() {
     let (_, other) = consensus_of(&scenario, 6);
     assert_ne!(digest, other);
 }
+
+#[test]
+fn the_reference_stack_runs_the_same_consensus_over_the_same_links() {
+    // commonware-p2p lookup (SakeCups) in its `local` preset on every member instead of
+    // palisade-p2p: what the side-by-side benchmark compares against.
+    let report = run(
+        &scenario(4, 8, Vec::new()),
+        Options {
+            stack: palisade_sim::Stack::LookupLocal,
+            ..Options::seed(7)
+        },
+    )
+    .unwrap()
+    .report;
+    let consensus = report.consensus.unwrap();
+    assert!(consensus.broken().is_empty(), "{:?}", consensus.broken());
+    assert!(consensus.finalized_views >= 10, "{consensus:?}");
+    // Nothing went through palisade's handshake: the reference did the work.
+    assert!(report.handshakes.is_empty(), "{:?}", report.handshakes);
+}

@@ -70,6 +70,11 @@ pub fn addressed(set: &[(Pk, SocketAddr)]) -> Map<Pk, Address> {
     )
 }
 
+/// A quota of `count` messages a second (burst `count`).
+pub fn per_second(count: u32) -> Quota {
+    Quota::per_second(NonZeroU32::new(count).unwrap())
+}
+
 pub fn open_quota() -> Quota {
     Quota::per_second(NonZeroU32::new(1_000_000).unwrap())
 }
