@@ -119,15 +119,13 @@ pub struct Outcome {
 ///
 /// # Errors
 /// The scenario's first problem ([`Scenario::validate`]), or
-/// [`ScenarioError::UnknownNode`] for a `metrics_of` node the scenario does not have (with
-/// `fault` set to `usize::MAX`).
+/// [`ScenarioError::UnknownMetricsNode`] for a `metrics_of` node the scenario does not have.
 pub fn run(scenario: &Scenario, options: Options) -> Result<Outcome, ScenarioError> {
     let plan = scenario.validate()?;
     if let Some(node) = options.metrics_of
         && node >= scenario.total_nodes()
     {
-        return Err(ScenarioError::UnknownNode {
-            fault: usize::MAX,
+        return Err(ScenarioError::UnknownMetricsNode {
             node,
             nodes: scenario.total_nodes(),
         });

@@ -265,6 +265,17 @@ pub enum ScenarioError {
         /// Its value.
         value: f64,
     },
+    /// A bandwidth of zero bytes a second: nothing could ever cross a link.
+    #[error("bandwidth_bytes_per_second must be at least 1 (or absent, for unlimited), not 0")]
+    ZeroBandwidth,
+    /// `Options::metrics_of` (`simulate --metrics`) names a node the scenario does not have.
+    #[error("metrics of node {node} asked for, but the nodes are 0..{nodes}")]
+    UnknownMetricsNode {
+        /// The node asked for.
+        node: usize,
+        /// Members and outsiders.
+        nodes: usize,
+    },
     /// A duration that must not be zero is.
     #[error("{field} must be longer than zero")]
     ZeroDuration {
@@ -401,10 +412,7 @@ impl Scenario {
             }
         }
         if self.bandwidth_bytes_per_second == Some(0) {
-            return Err(ScenarioError::InvalidRate {
-                field: "bandwidth_bytes_per_second",
-                value: 0.0,
-            });
+            return Err(ScenarioError::ZeroBandwidth);
         }
         let workload = &self.workload;
         check_rate("workload.messages_per_second", workload.messages_per_second)?;
@@ -688,13 +696,7 @@ mod tests {
             bandwidth_bytes_per_second: Some(0),
             ..Scenario::default()
         };
-        assert!(matches!(
-            scenario.validate(),
-            Err(ScenarioError::InvalidRate {
-                field: "bandwidth_bytes_per_second",
-                ..
-            })
-        ));
+        assert_eq!(scenario.validate(), Err(ScenarioError::ZeroBandwidth));
     }
 
     #[test]

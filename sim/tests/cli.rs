@@ -91,7 +91,18 @@ fn bad_scenarios_get_a_clear_error() {
         &["--duration", "10", "--partition", "5..20"],
         "after the run's end",
     );
-    refused(&["--metrics", "99"], "names node 99");
+    refused(
+        &["--metrics", "99"],
+        "metrics of node 99 asked for, but the nodes are 0..21",
+    );
+    refused(
+        &["--bandwidth", "0"],
+        "must be at least 1 (or absent, for unlimited), not 0",
+    );
+    refused(
+        &["--json", "/nonexistent/folder/report.json"],
+        "cannot write the report to /nonexistent/folder/report.json",
+    );
     refused(&["--scenario", "/nonexistent/scenario.json"], "cannot read");
 }
 
@@ -161,4 +172,29 @@ fn the_consensus_workload_reports_finalization_and_fails_when_liveness_breaks() 
         stderr.contains("consensus invariant broken: liveness"),
         "{stderr}"
     );
+}
+
+#[test]
+fn a_mesh_that_never_forms_fails_the_run() {
+    // One-way latency of 50 s (a scenario file's `"latency": 50` is in seconds): no dial
+    // finishes within the run, and the run says so with exit status 1.
+    let directory = std::env::temp_dir().join(format!("palisade-sim-mesh-{}", std::process::id()));
+    std::fs::create_dir_all(&directory).unwrap();
+    let printed = simulate(&[
+        "--print-scenario",
+        "--nodes",
+        "3",
+        "--duration",
+        "5",
+        "--no-faults",
+    ]);
+    let mut scenario: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    scenario["latency"] = serde_json::json!(50.0);
+    let path = directory.join("slow.json");
+    std::fs::write(&path, scenario.to_string()).unwrap();
+    let output = simulate(&["--scenario", path.to_str().unwrap(), "--quiet"]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("never formed a full mesh"), "{stderr}");
+    std::fs::remove_dir_all(&directory).unwrap();
 }

@@ -174,10 +174,13 @@ fn a_bad_scenario_is_refused_before_anything_runs() {
         metrics_of: Some(21),
         ..Options::seed(1)
     };
-    assert!(matches!(
+    assert_eq!(
         run(&Scenario::default(), options).unwrap_err(),
-        ScenarioError::UnknownNode { node: 21, .. }
-    ));
+        ScenarioError::UnknownMetricsNode {
+            node: 21,
+            nodes: 21
+        }
+    );
 }
 
 #[test]

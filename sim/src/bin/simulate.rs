@@ -338,6 +338,17 @@ fn main() -> ExitCode {
             cli.seed
         );
     }
+    // Where the JSON report goes is checked before the run, not after it.
+    let mut json_file = match cli.json.as_deref() {
+        Some(path) if path != "-" => match std::fs::File::create(path) {
+            Ok(file) => Some(file),
+            Err(error) => {
+                eprintln!("simulate: cannot write the report to {path}: {error}");
+                return ExitCode::from(2);
+            }
+        },
+        _ => None,
+    };
     let options = Options {
         progress: (!cli.quiet).then(|| Box::new(print_progress) as Box<_>),
         metrics_of: cli.metrics,
@@ -353,16 +364,17 @@ fn main() -> ExitCode {
     };
     let report = &outcome.report;
     let json = serde_json::to_string_pretty(report).expect("a report serializes");
-    match cli.json.as_deref() {
-        Some("-") => println!("{json}"),
-        Some(path) => {
-            if let Err(error) = std::fs::write(path, json + "\n") {
+    match (cli.json.as_deref(), json_file.as_mut()) {
+        (Some("-"), _) => println!("{json}"),
+        (Some(path), Some(file)) => {
+            use std::io::Write as _;
+            if let Err(error) = writeln!(file, "{json}") {
                 eprintln!("simulate: cannot write {path}: {error}");
                 return ExitCode::FAILURE;
             }
             println!("{report}");
         }
-        None => println!("{report}"),
+        _ => println!("{report}"),
     }
     if let Some(text) = &outcome.metrics {
         println!(
@@ -373,6 +385,15 @@ fn main() -> ExitCode {
     let mut failed = false;
     if !report.violations.none() {
         eprintln!("simulate: invariants violated: {:?}", report.violations);
+        failed = true;
+    }
+    // On palisade (whose gauges the samples read), a mesh that never formed is a failed run,
+    // whatever else held: nothing could have been exchanged as the scenario meant.
+    if cli.stack == StackArg::Palisade && report.mesh.first_full_after_seconds.is_none() {
+        eprintln!(
+            "simulate: the members never formed a full mesh (check the links: latency is in \
+             seconds in a scenario file, in milliseconds on the command line)"
+        );
         failed = true;
     }
     if let Some(consensus) = &report.consensus {
