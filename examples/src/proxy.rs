@@ -19,6 +19,11 @@
 //! for more data sees the whole connection close. A refused client's connection is closed
 //! unanswered.
 //!
+//! Stopping: when the runtime is stopped (the `proxy` binary does so on SIGINT and SIGTERM),
+//! each proxy stops accepting, and every carried connection ends as if its plain side had
+//! closed: the stream's authenticated close goes to the other proxy (waiting at most
+//! [`CLOSE_TIMEOUT`] for a stuck peer), which then closes its plain side cleanly.
+//!
 //! Limits: each proxy carries at most [`MAX_CONNECTIONS`] connections at once (more are
 //! closed unanswered) and pauses after a failed accept (for example when out of file
 //! descriptors) rather than spin.
@@ -49,6 +54,12 @@ pub const MAX_CONNECTIONS: usize = 1024;
 /// Pause after a failed accept.
 const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 
+/// Longest wait for a stuck peer to take a stream's close when the proxy stops.
+pub const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+/// How often a stopping proxy looks whether its connections have ended.
+const DRAIN_POLL: Duration = Duration::from_millis(10);
+
 /// Counts live connections; a slot is given back when dropped.
 #[derive(Clone, Default)]
 struct Slots(Arc<AtomicUsize>);
@@ -56,6 +67,10 @@ struct Slots(Arc<AtomicUsize>);
 struct Slot(Arc<AtomicUsize>);
 
 impl Slots {
+    fn live(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+
     fn take(&self) -> Option<Slot> {
         let taken = self
             .0
@@ -133,7 +148,7 @@ where
                 match dial(context.child("stream"), config, server_key, sink, stream).await {
                     Ok((sender, receiver)) => {
                         tracing::info!(%from, "carrying a connection");
-                        carry(plain_sink, plain_stream, sender, receiver).await;
+                        carry(&context, plain_sink, plain_stream, sender, receiver).await;
                     }
                     Err(error) => {
                         let reason = error.reason();
@@ -194,7 +209,7 @@ where
                 };
                 let client = crate::keyfile::public_key_hex(&peer);
                 tracing::info!(%from, %client, "carrying a connection");
-                carry(plain_sink, plain_stream, sender, receiver).await;
+                carry(&context, plain_sink, plain_stream, sender, receiver).await;
             }
         },
     )
@@ -203,7 +218,8 @@ where
 
 /// The accept loop both sides share: binds `address`, reports it on `ready`, and runs
 /// `connection` in a task of its own for each accepted connection, at most
-/// [`MAX_CONNECTIONS`] at once, pausing after a failed accept.
+/// [`MAX_CONNECTIONS`] at once, pausing after a failed accept. Once the runtime stops, it
+/// accepts no more and returns when every connection has ended.
 async fn serve<E, F, Fut>(
     context: E,
     address: SocketAddr,
@@ -218,8 +234,14 @@ where
     let mut listener = context.bind(address).await?;
     let _ = ready.send(listener.local_addr()?);
     let slots = Slots::default();
+    // Held until the connections are drained, so the runtime's stop waits for them.
+    let mut stopped = context.stopped().fuse();
     loop {
-        let Ok((from, sink, stream)) = listener.accept().await else {
+        let accepted = select! {
+            accepted = listener.accept().fuse() => accepted,
+            _ = stopped => break,
+        };
+        let Ok((from, sink, stream)) = accepted else {
             context.sleep(ACCEPT_BACKOFF).await;
             continue;
         };
@@ -235,16 +257,29 @@ where
                 connection(context, from, sink, stream).await;
             });
     }
+    // The connections are this task's children: returning would cut them, so wait until
+    // each has sent its close.
+    tracing::info!(
+        connections = slots.live(),
+        "stopping: closing every connection"
+    );
+    let deadline = context.current() + CLOSE_TIMEOUT * 2;
+    while slots.live() > 0 && context.current() < deadline {
+        context.sleep(DRAIN_POLL).await;
+    }
+    Ok(())
 }
 
-/// Carries one connection both ways until the secure side ends or either side fails.
-async fn carry<PS: Sink, PR: Stream, O: Sink, I: Stream>(
+/// Carries one connection both ways until the secure side ends or either side fails, or the
+/// runtime stops.
+async fn carry<E: Clock + Spawner, PS: Sink, PR: Stream, O: Sink, I: Stream>(
+    context: &E,
     plain_sink: PS,
     plain_stream: PR,
     sender: Sender<O>,
     receiver: Receiver<I>,
 ) {
-    let outbound = plain_to_secure(plain_stream, sender).fuse();
+    let outbound = plain_to_secure(context, plain_stream, sender).fuse();
     let inbound = secure_to_plain(receiver, plain_sink).fuse();
     futures::pin_mut!(outbound, inbound);
     loop {
@@ -257,11 +292,29 @@ async fn carry<PS: Sink, PR: Stream, O: Sink, I: Stream>(
     }
 }
 
-/// Plain bytes to messages; `true` when the plain side finished and the stream was closed
-/// after everything it sent.
-async fn plain_to_secure<O: Sink>(mut plain: impl Stream, mut sender: Sender<O>) -> bool {
+/// Plain bytes to messages; `true` when the plain side finished (or the runtime stopped) and
+/// the stream was closed after everything it sent.
+async fn plain_to_secure<E: Clock + Spawner, O: Sink>(
+    context: &E,
+    mut plain: impl Stream,
+    mut sender: Sender<O>,
+) -> bool {
+    let mut stopped = context.stopped().fuse();
     loop {
-        match read_some(&mut plain, CHUNK_BYTES).await {
+        let read = select! {
+            read = read_some(&mut plain, CHUNK_BYTES).fuse() => read,
+            // A read given up part-way leaves the plain stream unusable: fine, it is done.
+            _ = stopped => {
+                let closing = sender.close().fuse();
+                let timeout = context.sleep(CLOSE_TIMEOUT).fuse();
+                futures::pin_mut!(closing, timeout);
+                return select! {
+                    closed = closing => closed.is_ok(),
+                    _ = timeout => false,
+                };
+            },
+        };
+        match read {
             Ok(chunk) => {
                 if sender.send(chunk).await.is_err() {
                     return false;

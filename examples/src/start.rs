@@ -1,12 +1,22 @@
-//! How the example binaries start: a tokio runtime whose storage folder is a throwaway one,
-//! standard input as a stream of lines, and logs on standard error.
+//! How the example binaries start and stop: a tokio runtime whose storage folder is a
+//! throwaway one, SIGINT and SIGTERM as a graceful stop, standard input as a stream of lines
+//! read no faster than they are sent, and logs on standard error filtered by `RUST_LOG`.
+//!
+//! The logs use `tracing-subscriber` directly rather than
+//! `commonware_runtime::tokio::telemetry::init`: that one takes a fixed level rather than a
+//! `RUST_LOG` filter, drops every span unless traces are exported, and panics (in a task of
+//! its own) when its metrics address is taken, where the node must exit with a message.
 
-use commonware_runtime::{Runner as _, tokio};
-use futures::channel::mpsc;
+use commonware_runtime::{Runner as _, Spawner as _, Supervisor as _, tokio};
+use futures::{SinkExt as _, channel::mpsc};
 use std::{
     future::Future,
     io::{BufRead as _, IsTerminal as _},
+    time::Duration,
 };
+
+/// How long a stop waits for every connection's authenticated close.
+pub const STOP_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Runs `f` on a tokio runtime built from `config`, with a storage folder named after
 /// `program` and this process, removed afterwards.
@@ -24,13 +34,14 @@ where
 }
 
 /// The lines of standard input, read on a thread of their own; the stream ends with the
-/// input.
-pub fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
-    let (lines, input) = mpsc::unbounded();
+/// input. At most one line waits to be taken: the thread reads the next only once the
+/// previous one was, so whoever takes them sets the pace and nothing piles up in memory.
+pub fn stdin_lines() -> mpsc::Receiver<String> {
+    let (mut lines, input) = mpsc::channel(0);
     std::thread::spawn(move || {
         for line in std::io::stdin().lock().lines() {
             let Ok(line) = line else { break };
-            if lines.unbounded_send(line).is_err() {
+            if futures::executor::block_on(lines.send(line)).is_err() {
                 break;
             }
         }
@@ -38,9 +49,41 @@ pub fn stdin_lines() -> mpsc::UnboundedReceiver<String> {
     input
 }
 
-/// Logs through `tracing` to standard error, in colour only on a terminal.
+/// Stops the runtime of `context` gracefully on the first SIGINT (Ctrl-C) or SIGTERM: every
+/// task that waits on the runtime's stop signal, palisade-p2p's network among them, gets up
+/// to [`STOP_TIMEOUT`] to finish (the network sends each peer its authenticated close).
+/// A second signal while stopping ends the process at once, with the usual exit status.
+pub fn stop_on_signals(context: &tokio::Context, program: &'static str) {
+    context.child("signals").spawn(move |context| async move {
+        use ::tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut interrupt), Ok(mut terminate)) = (
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::terminate()),
+        ) else {
+            tracing::warn!("cannot watch for SIGINT and SIGTERM: stopping will not be graceful");
+            return;
+        };
+        let name = ::tokio::select! {
+            _ = interrupt.recv() => "SIGINT",
+            _ = terminate.recv() => "SIGTERM",
+        };
+        tracing::info!(signal = name, "{program} stopping");
+        // Later signals get the default action again: a second Ctrl-C ends the process.
+        drop((interrupt, terminate));
+        if context.stop(0, Some(STOP_TIMEOUT)).await.is_err() {
+            tracing::warn!("{program}: some tasks had not finished after {STOP_TIMEOUT:?}");
+        }
+    });
+}
+
+/// Logs through `tracing` to standard error, in colour only on a terminal. `RUST_LOG`
+/// chooses what is logged (`info` when unset; `RUST_LOG=palisade_p2p=debug` adds every
+/// connection's churn).
 pub fn log_to_stderr() {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env()
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .with_target(false)

@@ -109,6 +109,9 @@ where
         validators = config.peers.len() + 1,
         "validator started"
     );
-    let _ = handle.await;
-    Err(NodeError::NetworkClosed)
+    match handle.await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(NodeError::Network(error)),
+        Err(_) => Err(NodeError::NetworkClosed),
+    }
 }

@@ -57,3 +57,28 @@ fn an_unknown_name_is_refused() {
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("alice, bob, carol"));
 }
+
+#[test]
+fn a_second_alice_on_the_same_ports_exits_naming_the_address() {
+    // Only alice's port is used here; a port of its own keeps clear of the other test's.
+    let base = support::free_ports(1)[0].min(u16::MAX - 2);
+    let _first = Running::start(CHAT, &["alice", "--base-port", &base.to_string()]);
+    _first.expect_line("type a line", Duration::from_secs(10));
+    // The first one is listening once it printed its greeting and its port accepts.
+    support::wait_until("the first alice listening", Duration::from_secs(60), || {
+        std::net::TcpStream::connect(("127.0.0.1", base)).is_ok()
+    });
+    let mut second = std::process::Command::new(CHAT)
+        .args(["alice", "--base-port", &base.to_string()])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = support::exit_code(&mut second, Duration::from_secs(60));
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    let expected = format!("chat: cannot listen on 127.0.0.1:{base}");
+    assert!(stderr.contains(&expected), "{expected:?} not in {stderr}");
+}

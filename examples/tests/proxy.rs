@@ -69,7 +69,7 @@ fn round_trip(port: u16, request: &[u8]) -> Vec<u8> {
 struct Pair {
     _folder: Folder,
     _server: Running,
-    _client: Running,
+    client: Running,
     _stranger: Running,
     client_port: u16,
     stranger_port: u16,
@@ -117,7 +117,7 @@ fn start_pair(name: &str) -> Pair {
         running
     };
     Pair {
-        _client: client(ports[1], "client.key"),
+        client: client(ports[1], "client.key"),
         _stranger: client(ports[2], "stranger.key"),
         _server: server,
         _folder: folder,
@@ -214,4 +214,26 @@ fn bad_arguments_get_a_clear_error() {
         .unwrap();
     assert_eq!(output.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&output.stderr).contains("/nonexistent.key"));
+}
+
+#[test]
+fn sigterm_stops_a_proxy_that_carries_a_connection_cleanly() {
+    let mut pair = start_pair("proxy-stop");
+    let mut stream = TcpStream::connect(("127.0.0.1", pair.client_port)).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_secs(60)))
+        .unwrap();
+    stream.write_all(b"ping").unwrap();
+    let mut echoed = [0u8; 4];
+    stream.read_exact(&mut echoed).unwrap();
+    assert_eq!(&echoed, b"ping");
+    support::signal(&pair.client.child, "TERM");
+    assert_eq!(
+        support::exit_code(&mut pair.client.child, Duration::from_secs(60)),
+        Some(0)
+    );
+    // The carried connection was ended, not left hanging: the plain client sees its end.
+    let mut rest = Vec::new();
+    let _ = stream.read_to_end(&mut rest);
+    assert!(rest.is_empty(), "{rest:?}");
 }

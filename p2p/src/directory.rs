@@ -42,6 +42,9 @@ pub(crate) struct Registration {
     pub(crate) low: mpsc::Receiver<Outbound>,
     /// Fires (is dropped) when the directory ends the connection.
     pub(crate) stop: oneshot::Receiver<()>,
+    /// Held for as long as the connection's task runs: a stopping network waits until every
+    /// one is dropped, so each connection can send its authenticated close.
+    pub(crate) live: Option<mpsc::Sender<()>>,
 }
 
 struct Connection {
@@ -86,6 +89,8 @@ pub(crate) struct Directory<P: PublicKey> {
     blocked_subscribers: Vec<ring::Sender<Set<P>>>,
     /// Set once the network's task has ended: nothing will be sent any more.
     closed: bool,
+    /// Handed (cloned) to every registration while the network runs; see [`Self::watch_live`].
+    live: Option<mpsc::Sender<()>>,
 }
 
 pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
@@ -120,6 +125,7 @@ impl<P: PublicKey> Directory<P> {
             set_subscribers: Vec::new(),
             blocked_subscribers: Vec::new(),
             closed: false,
+            live: None,
         }
     }
 
@@ -231,10 +237,19 @@ impl<P: PublicKey> Directory<P> {
         receiver
     }
 
+    /// A stream that ends once the network is closed and every connection registered from
+    /// now on has ended.
+    pub(crate) fn watch_live(&mut self) -> mpsc::Receiver<()> {
+        let (live, watch) = mpsc::channel(0);
+        self.live = Some(live);
+        watch
+    }
+
     /// Marks the network stopped: every connection ends, sends report it closed, and the
     /// subscriptions end.
     pub(crate) fn close(&mut self) {
         self.closed = true;
+        self.live = None;
         self.connections.clear();
         self.set_subscribers.clear();
         self.blocked_subscribers.clear();
@@ -337,6 +352,7 @@ impl<P: PublicKey> Directory<P> {
             high,
             low,
             stop,
+            live: self.live.clone(),
         })
     }
 

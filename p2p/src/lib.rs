@@ -24,8 +24,12 @@
 //! - **Listening.** Before any crypto: a per-IP handshake rate and a cap on concurrent
 //!   handshakes; then the stream's bouncer admits only tracked, unblocked peers before any
 //!   signature is checked.
-//! - **Channels.** A quota per peer in each direction and a bounded backlog per channel;
-//!   anything dropped is counted (see *Metrics*). An unknown channel, a malformed message or an
+//! - **Channels.** A quota per peer in each direction and a bounded backlog per channel.
+//!   Outbound, a send over quota leaves that peer out (`LimitedSender::check` says when to
+//!   retry). Inbound, a message over the peer's quota is not dropped: the connection's reader
+//!   waits until the quota admits it, so the sender is slowed by transport backpressure (as
+//!   commonware-p2p does) and an honest sender that pays its quota never loses a message to
+//!   timing jitter. Anything dropped is counted (see *Metrics*). An unknown channel, a malformed message or an
 //!   oversized record ends the connection. Pings measure round trips; a connection silent for
 //!   `max_silence` is closed. A connection that ends cleanly sends the stream's authenticated
 //!   close.
@@ -44,7 +48,8 @@
 //! `handshakes{direction,outcome,reason}`; `dials{outcome}`;
 //! `messages{channel,direction,fate}` with fates `sent`, `received`, `rate_limited`,
 //! `dropped_full`, `dropped_disconnected`, `unknown_channel` and direction `outbound` (what this
-//! node sends) or `inbound` (what it receives); `bytes{channel,direction,fate}`; `rtt_seconds`;
+//! node sends) or `inbound` (what it receives; inbound `rate_limited` counts messages that
+//! had to wait for the peer's quota, which are then received or dropped as counted); `bytes{channel,direction,fate}`; `rtt_seconds`;
 //! `connections_closed{reason}` (`stopped` by this node, or the failure: `silence`,
 //! `malformed`, `unknown_channel`, or the stream's error reason such as `message_too_large`).
 //! `sent` means handed to the stream: a connection cut afterwards can still lose it on the
@@ -114,6 +119,7 @@ pub mod dial_schedule;
 mod dialer;
 mod directory;
 pub mod duplicate;
+mod error;
 mod listener;
 mod metrics;
 mod network;
@@ -124,9 +130,12 @@ pub mod wire;
 
 pub use config::Config;
 pub use context::Context;
+pub use error::Error;
 pub use network::Network;
 pub use oracle::Oracle;
 pub use palisade_stream as stream;
+
+pub use commonware_actor::{Feedback, Unreliable};
 
 pub use commonware_p2p::{
     Address, AddressableManager, AddressableTrackedPeers, Blocker, CheckedSender, Ingress,

@@ -26,14 +26,12 @@ impl Drop for Slot {
     }
 }
 
-pub(crate) async fn run<E: Context, S: Signer>(context: E, shared: Shared<S, E>) {
-    let mut listener = match context.bind(shared.config.listen).await {
-        Ok(listener) => listener,
-        Err(_) => {
-            shared.metrics.handshake("inbound", "bind_failed");
-            return;
-        }
-    };
+/// Accepts on `listener` (already bound by the network task) until the network stops.
+pub(crate) async fn run<E: Context, S: Signer>(
+    context: E,
+    shared: Shared<S, E>,
+    mut listener: E::Listener,
+) {
     let per_ip = KeyedRateLimiter::hashmap_with_clock(
         shared.config.handshakes_per_ip,
         context.child("per_ip"),

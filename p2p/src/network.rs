@@ -22,7 +22,8 @@ use crate::{
     channels::{self, Inbound, InboundChannels},
     context::Context,
     dialer,
-    directory::{Directory, Registration, SharedDirectory},
+    directory::{Directory, Registration, SharedDirectory, lock},
+    error::Error,
     listener,
     metrics::Metrics,
     oracle::Oracle,
@@ -30,7 +31,7 @@ use crate::{
 };
 use commonware_cryptography::Signer;
 use commonware_runtime::{Handle, KeyedRateLimiter, Quota};
-use futures::channel::mpsc;
+use futures::{FutureExt as _, StreamExt as _, channel::mpsc};
 use std::{
     collections::BTreeMap,
     sync::{Arc, Mutex},
@@ -167,7 +168,10 @@ impl<E: Context, S: Signer> Network<E, S> {
     /// Starts listening and dialing. Aborting the returned handle, or stopping the runtime,
     /// stops every task of the network and closes every connection; from then on senders
     /// report `Feedback::Closed`, receivers end once drained, and subscriptions end.
-    pub fn start(self) -> Handle<()> {
+    ///
+    /// The task ends by itself only on a failure that stops the network, which it returns
+    /// (and logs): [`Error::Bind`] when the listen address cannot be bound.
+    pub fn start(self) -> Handle<Result<(), Error>> {
         let shared = Shared {
             config: Arc::new(self.config),
             directory: self.directory,
@@ -180,14 +184,48 @@ impl<E: Context, S: Signer> Network<E, S> {
                 // However the task ends (returns, is aborted, or the runtime stops), the
                 // directory learns that the network is closed.
                 let _closed = CloseOnDrop(shared.directory.clone());
+                let address = shared.config.listen;
+                let bound = match context.bind(address).await {
+                    Ok(bound) => bound,
+                    Err(source) => {
+                        shared.metrics.handshake("inbound", "bind_failed");
+                        tracing::error!(%address, %source, "cannot listen: the network stops");
+                        return Err(Error::Bind { address, source });
+                    }
+                };
+                tracing::info!(%address, "listening");
+                let mut live = lock(&shared.directory).watch_live();
+                // Held until this task ends, so the runtime's `stop` waits for the closes.
+                let mut stopped = context.stopped();
+                let close_timeout = shared.config.handshake_timeout;
+                let directory = shared.directory.clone();
                 let listening = context.child("listener").spawn({
                     let shared = shared.clone();
-                    move |context| listener::run(context, shared)
+                    move |context| listener::run(context, shared, bound)
                 });
                 let dialing = context
                     .child("dialer")
                     .spawn(move |context| dialer::run(context, shared));
-                let _ = futures::future::join(listening, dialing).await;
+                let mut loops = futures::future::join(listening, dialing).fuse();
+                futures::select! {
+                    _ = loops => {},
+                    _ = (&mut stopped).fuse() => {
+                        tracing::info!("runtime stopping: closing every connection");
+                        lock(&directory).close();
+                        // Each connection's close is bounded by the close timeout; the
+                        // margin only covers tasks that had yet to notice the stop.
+                        let drained = live.next().fuse();
+                        let deadline = context.sleep(close_timeout * 2).fuse();
+                        futures::pin_mut!(drained, deadline);
+                        futures::select! {
+                            _ = drained => {},
+                            _ = deadline => {
+                                tracing::warn!("connections still closing when the network stopped");
+                            },
+                        }
+                    },
+                }
+                Ok(())
             })
     }
 }

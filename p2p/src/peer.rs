@@ -89,6 +89,8 @@ pub(crate) async fn run<E, P, O, I>(
         mut high,
         mut low,
         stop,
+        // Dropped only when this task ends, after the authenticated close below.
+        live: _live,
     } = registration;
     let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
     let pending_ping: PendingPing = Arc::default();
@@ -285,9 +287,21 @@ where
                     metrics.message(channel, Fate::UnknownChannel, payload.len());
                     return "unknown_channel";
                 };
-                if inbound.quota.check_key(&peer).is_err() {
+                // Over quota: wait until the quota admits it rather than drop it. An honest
+                // sender paced by its own quota can arrive a little early (its first messages
+                // were delayed more than the later ones), and must not lose anything for
+                // that; a flooding member only slows its own connection, as the stream is
+                // not read meanwhile and transport backpressure holds the rest.
+                if let Err(not_until) = inbound.quota.check_key(&peer) {
                     metrics.message(channel, Fate::RateLimitedInbound, payload.len());
-                    continue;
+                    let mut free_at = not_until.earliest_possible();
+                    loop {
+                        context.sleep_until(free_at).await;
+                        match inbound.quota.check_key(&peer) {
+                            Ok(()) => break,
+                            Err(not_until) => free_at = not_until.earliest_possible(),
+                        }
+                    }
                 }
                 let bytes = payload.len();
                 let backlog = backlogs

@@ -80,9 +80,9 @@ pub struct Messages {
     /// - `no_connection`: the recipient was not connected when the message was sent;
     /// - `rate_limited_outbound`, `queue_full`: refused by the sender's quota or queue;
     /// - `dropped_disconnected`: queued, but the connection ended before it was written;
-    /// - `rate_limited_inbound`, `backlog_full`: dropped by the receiver's quota or backlog;
+    /// - `backlog_full`: dropped by the receiver's full backlog;
     /// - `cut_in_flight`: written, but the connection was cut before it arrived (or still in
-    ///   flight when the run ended).
+    ///   flight, or waiting for the receiver's quota, when the run ended).
     pub not_delivered: BTreeMap<String, u64>,
     /// Broadcasts by outsiders, and to how many members they were handed (always 0: no
     /// member ever connects to an outsider).

@@ -173,6 +173,8 @@ fn lock(shared: &Mutex<Shared>) -> MutexGuard<'_, Shared> {
 /// A node's tasks.
 struct Running {
     tasks: Vec<Handle<()>>,
+    /// palisade-p2p's network task (the reference stack's is among `tasks`).
+    network: Option<Handle<Result<(), palisade_p2p::Error>>>,
 }
 
 struct Simulation {
@@ -328,6 +330,7 @@ impl Simulation {
             Map::from_iter_dedup(set.into_iter().map(|(key, address)| (key, address.into())));
         let validator = self.validator(index, &consensus_context);
         let mut tasks = Vec::new();
+        let mut network = None;
         match self.options.stack {
             Stack::Palisade => {
                 let (mut p2p, mut oracle) =
@@ -342,7 +345,8 @@ impl Simulation {
                         &oracle,
                     ));
                 }
-                tasks.extend([p2p.start(), self.spawn_receiver(index, receiver)]);
+                network = Some(p2p.start());
+                tasks.push(self.spawn_receiver(index, receiver));
                 tasks.extend(self.spawn_sender(index, sender));
             }
             stack => {
@@ -377,7 +381,7 @@ impl Simulation {
                 tasks.extend(self.spawn_sender(index, sender));
             }
         }
-        self.running[index] = Some(Running { tasks });
+        self.running[index] = Some(Running { tasks, network });
     }
 
     /// palisade-p2p's settings for node `index`: recommended, with the scenario's timers.
@@ -520,8 +524,12 @@ impl Simulation {
             Action::Crash { node } => {
                 let text = self.context.encode();
                 metrics_text::add_node(&mut self.retired, &text, node, self.incarnation[node]);
-                for task in self.running[node].take().expect("validated: up").tasks {
+                let running = self.running[node].take().expect("validated: up");
+                for task in running.tasks {
                     task.abort();
+                }
+                if let Some(network) = running.network {
+                    network.abort();
                 }
                 self.network.crash(node_ip(node)).expect("added");
             }
@@ -712,7 +720,6 @@ fn account(counted: Sends, delivered: u64, totals: &Totals, channel: u64) -> Mes
     let dropped_disconnected = channel_total("outbound", "dropped_disconnected");
     let written = channel_total("outbound", "sent");
     let received = channel_total("inbound", "received");
-    let rate_limited_inbound = channel_total("inbound", "rate_limited");
     let backlog_full = channel_total("inbound", "dropped_full");
     let not_delivered = BTreeMap::from([
         (
@@ -730,9 +737,8 @@ fn account(counted: Sends, delivered: u64, totals: &Totals, channel: u64) -> Mes
         ("dropped_disconnected".into(), dropped_disconnected),
         (
             "cut_in_flight".into(),
-            written.saturating_sub(received + rate_limited_inbound + backlog_full),
+            written.saturating_sub(received + backlog_full),
         ),
-        ("rate_limited_inbound".into(), rate_limited_inbound),
         ("backlog_full".into(), backlog_full),
         (
             "in_backlog_at_crash_or_end".into(),

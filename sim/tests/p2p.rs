@@ -26,7 +26,7 @@ const CHANNEL: u64 = 1;
 struct Node {
     sender: channels::Sender<Pk, NodeContext>,
     receiver: channels::Receiver<Pk>,
-    handle: Handle<()>,
+    handle: Handle<Result<(), palisade_p2p::Error>>,
 }
 
 fn ip(index: usize) -> IpAddr {

@@ -95,6 +95,7 @@ fn main() -> ExitCode {
     let input = start::stdin_lines();
     let runtime = tokio::Config::new().with_worker_threads(1);
     let result = start::on_tokio("chat", runtime, |context| {
+        start::stop_on_signals(&context, "chat");
         node::run(context, config, key(me), input, print)
     });
     if let Err(error) = result {

@@ -71,6 +71,7 @@ fn run(path: &std::path::Path) -> ExitCode {
     };
     let runtime = tokio::Config::new().with_worker_threads(2);
     let result = start::on_tokio("node", runtime, |context| {
+        start::stop_on_signals(&context, "node");
         node::run(context, config, key, input, print)
     });
     match result {

@@ -101,6 +101,7 @@ fn main() -> ExitCode {
                 namespace: namespace.into_bytes(),
             };
             start::on_tokio("proxy", runtime, |context| async move {
+                start::stop_on_signals(&context, "proxy");
                 let (ready, bound) = oneshot::channel();
                 let serving = proxy::client(context, settings, ready);
                 announce("proxy client", serving, bound).await
@@ -132,6 +133,7 @@ fn main() -> ExitCode {
                 namespace: namespace.into_bytes(),
             };
             start::on_tokio("proxy", runtime, |context| async move {
+                start::stop_on_signals(&context, "proxy");
                 let (ready, bound) = oneshot::channel();
                 let serving = proxy::server(context, settings, ready);
                 announce("proxy server", serving, bound).await

@@ -62,8 +62,10 @@ fn main() -> ExitCode {
     let runtime = tokio::Config::new()
         .with_worker_threads(2)
         .with_storage_directory(&storage);
-    let result =
-        tokio::Runner::new(runtime).start(|context| validator::run(context, config, key, print));
+    let result = tokio::Runner::new(runtime).start(|context| {
+        start::stop_on_signals(&context, "validator");
+        validator::run(context, config, key, print)
+    });
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(error) => {

@@ -10,12 +10,15 @@ pub mod metrics_http;
 
 use crate::keyfile;
 use commonware_cryptography::{Signer as _, ed25519};
-use commonware_runtime::{Quota, Supervisor};
+use commonware_runtime::{Clock, IoBuf, Quota, Supervisor};
 use commonware_utils::ordered::Map;
 use config::{NodeConfig, Preset};
 use futures::{FutureExt as _, StreamExt as _, channel::mpsc, channel::oneshot, select};
-use palisade_p2p::{Address, AddressableManager as _, Receiver as _, Recipients, Sender as _};
-use std::net::SocketAddr;
+use palisade_p2p::{
+    Address, AddressableManager as _, CheckedSender as _, Feedback, LimitedSender as _,
+    Receiver as _, Recipients, channels::Sender,
+};
+use std::{net::SocketAddr, time::Duration};
 
 /// Why a node stopped.
 #[derive(Debug, thiserror::Error)]
@@ -23,6 +26,9 @@ pub enum NodeError {
     /// The metrics endpoint could not be bound.
     #[error("cannot serve metrics on {0}: the address is taken or not local")]
     Metrics(SocketAddr),
+    /// The network stopped by itself, for this reason (the listen address is taken, say).
+    #[error(transparent)]
+    Network(#[from] palisade_p2p::Error),
     /// The network stopped.
     #[error("the network stopped")]
     NetworkClosed,
@@ -54,13 +60,20 @@ impl std::fmt::Display for Received {
 /// Runs the node until its network stops: broadcasts each of `lines` on the first channel and
 /// hands each received message to `print`.
 ///
+/// Input is never dropped quietly: a line waits (with a note in the log) until some peer is
+/// connected, then goes to each connected peer as soon as that peer's quota allows; only a
+/// line longer than a message may be, or one that a peer's full queue refuses, is dropped,
+/// and that is logged at warn. Meanwhile no further line is read, so a fast producer is held
+/// back rather than outrun.
+///
 /// # Errors
-/// [`NodeError`].
+/// [`NodeError`]; the node ends without error when the runtime is stopped (see
+/// [`crate::start::stop_on_signals`]).
 pub async fn run<E>(
     context: E,
     config: NodeConfig,
     key: ed25519::PrivateKey,
-    mut lines: mpsc::UnboundedReceiver<String>,
+    mut lines: mpsc::Receiver<String>,
     print: impl Fn(Received) + Send + Sync + Clone + 'static,
 ) -> Result<(), NodeError>
 where
@@ -86,35 +99,91 @@ where
         });
     }
     let mut sender = first_sender.expect("a config has at least one channel");
+    let peers: Vec<ed25519::PublicKey> = config.peers.iter().map(|(key, _)| key.clone()).collect();
     oracle.track(0, peer_set(&config, &me));
-    let handle = network.start();
+    let mut network = network.start().fuse();
     tracing::info!(
         public_key = %keyfile::public_key_hex(&me),
         listen = %config.listen,
         peers = config.peers.len(),
         "node started"
     );
-    let mut network = handle.fuse();
-    loop {
+    let outcome = loop {
         let line = select! {
             line = lines.next() => line,
-            _ = network => return Err(NodeError::NetworkClosed),
+            outcome = network => break outcome,
         };
         // Input ended: keep serving the network until the process is stopped.
-        let Some(line) = line else { break };
+        let Some(line) = line else {
+            break (&mut network).await;
+        };
         if line.len() > sender.max_payload() {
             tracing::warn!(
                 bytes = line.len(),
                 max = sender.max_payload(),
-                "line not sent: longer than a message may be"
+                "line dropped: longer than a message may be"
             );
             continue;
         }
-        let recipients = sender.send(Recipients::All, line.into_bytes(), false);
-        tracing::info!(recipients = recipients.len(), "broadcast");
+        let sending = broadcast(&context, &mut sender, &peers, line.into_bytes()).fuse();
+        futures::pin_mut!(sending);
+        select! {
+            _ = sending => {},
+            outcome = network => break outcome,
+        }
+    };
+    match outcome {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(error)) => Err(NodeError::Network(error)),
+        Err(_) => Err(NodeError::NetworkClosed),
     }
-    let _ = network.await;
-    Err(NodeError::NetworkClosed)
+}
+
+/// How often a line waiting for a connected peer looks again.
+const WAIT_FOR_PEER: Duration = Duration::from_millis(50);
+
+/// Sends `message` to each of `peers` that is connected, waiting for each one's quota, and
+/// first (without a deadline) for at least one of them to be connected.
+async fn broadcast<E: Clock>(
+    context: &E,
+    sender: &mut Sender<ed25519::PublicKey, E>,
+    peers: &[ed25519::PublicKey],
+    message: Vec<u8>,
+) {
+    let message = IoBuf::from(message);
+    let mut noted = false;
+    loop {
+        let mut reached = 0usize;
+        for peer in peers {
+            loop {
+                match sender.check(Recipients::One(peer.clone())) {
+                    Err(free_at) => context.sleep_until(free_at).await,
+                    // Not connected: this peer misses the line, as it would any broadcast.
+                    Ok(checked) if checked.recipients().is_empty() => break,
+                    Ok(checked) => {
+                        match checked.send(message.clone(), false).outcome() {
+                            Some(Feedback::Closed) => return,
+                            Some(_) => reached += 1,
+                            _ => tracing::warn!(
+                                peer = %keyfile::public_key_hex(peer),
+                                "line dropped for this peer: its send queue is full"
+                            ),
+                        }
+                        break;
+                    }
+                }
+            }
+        }
+        if reached > 0 {
+            tracing::debug!(peers = reached, "line sent");
+            return;
+        }
+        if !noted {
+            tracing::info!("line waits for a connected peer");
+            noted = true;
+        }
+        context.sleep(WAIT_FOR_PEER).await;
+    }
 }
 
 /// Serves `/metrics` on `address`, if one is given, and returns once it listens.

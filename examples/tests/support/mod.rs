@@ -48,8 +48,14 @@ impl Drop for Running {
 impl Running {
     /// Starts `program` with `args`, its standard input piped and its output watched.
     pub fn start(program: &str, args: &[&str]) -> Self {
+        Self::start_with(program, args, &[])
+    }
+
+    /// As [`Self::start`], with `env` added to the environment.
+    pub fn start_with(program: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> Self {
         let mut child = Command::new(program)
             .args(args)
+            .envs(env.iter().map(|(name, value)| (*name, *value)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::null())
@@ -123,4 +129,112 @@ pub fn free_ports(count: usize) -> Vec<u16> {
         .iter()
         .map(|l| l.local_addr().unwrap().port())
         .collect()
+}
+
+/// A network of `node` processes' files in one folder: a key and a TOML configuration for
+/// each node, every node listing all the others, each with its own metrics port.
+pub struct NodeFiles {
+    pub configs: Vec<PathBuf>,
+    pub keys: Vec<String>,
+    pub listen: Vec<u16>,
+    pub metrics: Vec<u16>,
+}
+
+impl NodeFiles {
+    /// Writes the files for `count` nodes into `folder`, with `extra` appended to each
+    /// configuration's top-level fields.
+    pub fn write(node: &str, folder: &Folder, count: usize, extra: &str) -> Self {
+        let ports = free_ports(2 * count);
+        let keys: Vec<String> = (0..count)
+            .map(|i| {
+                let output = Command::new(node)
+                    .arg("keygen")
+                    .arg(folder.0.join(format!("node{i}.key")))
+                    .output()
+                    .unwrap();
+                assert!(output.status.success());
+                String::from_utf8(output.stdout).unwrap().trim().to_string()
+            })
+            .collect();
+        let mut configs = Vec::new();
+        for i in 0..count {
+            let mut config = format!(
+                "key_file = \"node{i}.key\"\nlisten = \"127.0.0.1:{}\"\nnamespace = \"node-test\"\n\
+                 metrics = \"127.0.0.1:{}\"\npreset = \"local\"\n{extra}\n",
+                ports[i],
+                ports[count + i]
+            );
+            for j in (0..count).filter(|&j| j != i) {
+                config.push_str(&format!(
+                    "[[peers]]\npublic_key = \"{}\"\naddress = \"127.0.0.1:{}\"\n",
+                    keys[j], ports[j]
+                ));
+            }
+            let path = folder.0.join(format!("node{i}.toml"));
+            std::fs::write(&path, config).unwrap();
+            configs.push(path);
+        }
+        Self {
+            configs,
+            keys,
+            listen: ports[..count].to_vec(),
+            metrics: ports[count..].to_vec(),
+        }
+    }
+}
+
+/// The body of `GET /metrics` on `port`, or `None` if nothing answers yet.
+pub fn metrics(port: u16) -> Option<String> {
+    use std::io::{Read as _, Write as _};
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).ok()?;
+    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
+    stream
+        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
+        .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// The value of the first sample of `name` (a metric name, with labels if any) in `text`.
+pub fn sample(text: &str, name: &str) -> Option<f64> {
+    text.lines()
+        .find(|line| line.starts_with(name) && !line.starts_with('#'))
+        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
+}
+
+/// Polls `condition` every 50 ms until it holds; panics naming `what` after `within`, a
+/// generous safety net (the condition is the event waited for).
+pub fn wait_until(what: &str, within: Duration, mut condition: impl FnMut() -> bool) {
+    let deadline = Instant::now() + within;
+    while !condition() {
+        assert!(Instant::now() < deadline, "{what}: not within {within:?}");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+/// Sends `signal` (such as `TERM`) to `child` with the system's `kill`.
+pub fn signal(child: &Child, signal: &str) {
+    let status = Command::new("kill")
+        .arg(format!("-{signal}"))
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
+    assert!(status.success());
+}
+
+/// Waits for `child` to exit (up to `within`, a safety net) and returns its exit code.
+pub fn exit_code(child: &mut Child, within: Duration) -> Option<i32> {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status.code();
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the process did not exit within {within:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
 }

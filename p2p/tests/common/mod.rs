@@ -22,7 +22,7 @@ pub struct Node {
     /// Channels registered besides [`CHANNEL`], by number.
     pub extra: Vec<(u64, ChannelSender, channels::Receiver<Pk>)>,
     pub oracle: Oracle<deterministic::Context, Pk>,
-    pub handle: Handle<()>,
+    pub handle: Handle<Result<(), palisade_p2p::Error>>,
 }
 
 /// How a test node differs from the default one.

@@ -1,0 +1,136 @@
+//! How a `node` process starts, is fed and stops: a taken listen port ends it with a message
+//! naming the address; SIGTERM and SIGINT close every connection with the authenticated close
+//! (the peer sees a clean close, not a cut connection) and exit 0 leaving no folder behind;
+//! lines pasted before any peer is up, faster than the quota, all arrive in order.
+
+use std::{
+    io::Write as _,
+    net::TcpListener,
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+mod support;
+
+use support::{Folder, NodeFiles, Running, exit_code, metrics, sample, signal, wait_until};
+
+const NODE: &str = env!("CARGO_BIN_EXE_node");
+
+/// Generous safety nets: each wait ends on the event itself.
+const MESH: Duration = Duration::from_secs(60);
+const EXIT: Duration = Duration::from_secs(60);
+
+fn connected(port: u16) -> Option<f64> {
+    metrics(port).and_then(|text| sample(&text, "p2p_connected_peers"))
+}
+
+#[test]
+fn a_taken_listen_port_stops_the_node_naming_the_address() {
+    let folder = Folder::new("taken");
+    let files = NodeFiles::write(NODE, &folder, 2, "");
+    let _taken = TcpListener::bind(("127.0.0.1", files.listen[0])).unwrap();
+    // Spawned, not `output()`: a node that wrongly keeps running fails the test at the
+    // safety net instead of hanging it.
+    let mut child = Command::new(NODE)
+        .arg("run")
+        .arg(&files.configs[0])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let code = exit_code(&mut child, EXIT);
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
+    assert_eq!(code, Some(1), "{stderr}");
+    let expected = format!("node: cannot listen on 127.0.0.1:{}", files.listen[0]);
+    assert!(stderr.contains(&expected), "{expected:?} not in {stderr}");
+}
+
+/// Stops node 0 of a two-node mesh with `name` and checks what both sides saw.
+fn stops_gracefully_on(name: &str) {
+    let folder = Folder::new(&format!("stop-{name}"));
+    let files = NodeFiles::write(NODE, &folder, 2, "");
+    // The runtime's storage folder goes to this test's own temporary folder.
+    let temp = folder.0.join("tmp");
+    std::fs::create_dir_all(&temp).unwrap();
+    let env = [("TMPDIR", temp.as_path())];
+    let mut nodes: Vec<Running> = files
+        .configs
+        .iter()
+        .map(|config| Running::start_with(NODE, &["run", config.to_str().unwrap()], &env))
+        .collect();
+    wait_until("a connected pair", MESH, || {
+        (0..2).all(|i| connected(files.metrics[i]) == Some(1.0))
+    });
+    let storage = temp.join(format!("palisade-node-{}", nodes[0].child.id()));
+    assert!(storage.exists(), "{} while running", storage.display());
+
+    signal(&nodes[0].child, name);
+    assert_eq!(
+        exit_code(&mut nodes[0].child, EXIT),
+        Some(0),
+        "after SIG{name}"
+    );
+    assert!(!storage.exists(), "{} left behind", storage.display());
+    // The survivor saw the stream's authenticated close, never a cut connection.
+    wait_until("the peer seeing the close", MESH, || {
+        connected(files.metrics[1]) == Some(0.0)
+    });
+    let text = metrics(files.metrics[1]).unwrap();
+    assert_eq!(
+        sample(&text, "p2p_connections_closed_total{reason=\"closed\"}"),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&text, "p2p_connections_closed_total{reason=\"io\"}"),
+        None,
+        "{text}"
+    );
+}
+
+#[test]
+fn sigterm_closes_every_connection_and_exits_zero() {
+    stops_gracefully_on("TERM");
+}
+
+#[test]
+fn sigint_closes_every_connection_and_exits_zero() {
+    stops_gracefully_on("INT");
+}
+
+#[test]
+fn lines_pasted_before_any_peer_and_beyond_the_quota_all_arrive_in_order() {
+    const LINES: usize = 500;
+    let folder = Folder::new("paste");
+    // 20 messages a second: 500 lines take about 25 s of quota, far more than a burst.
+    let files = NodeFiles::write(
+        NODE,
+        &folder,
+        2,
+        "[[channels]]\nid = 0\nmessages_per_second = 20\nbacklog = 64",
+    );
+    let mut sender = Running::start(NODE, &["run", files.configs[0].to_str().unwrap()]);
+    // Pasted while node 1 is not even running: the lines wait rather than vanish.
+    let pasted: String = (0..LINES).map(|i| format!("line {i:03}\n")).collect();
+    sender.stdin.write_all(pasted.as_bytes()).unwrap();
+    sender.stdin.flush().unwrap();
+    let receiver = Running::start(NODE, &["run", files.configs[1].to_str().unwrap()]);
+    let received = receiver.lines_with("line ", LINES, Duration::from_secs(180));
+    let texts: Vec<&str> = received
+        .iter()
+        .map(|line| line.split_once(": ").unwrap().1)
+        .collect();
+    let expected: Vec<String> = (0..LINES).map(|i| format!("line {i:03}")).collect();
+    assert_eq!(texts, expected);
+    let text = metrics(files.metrics[0]).unwrap();
+    assert_eq!(
+        sample(
+            &text,
+            "p2p_messages_total{channel=\"0\",direction=\"outbound\",fate=\"sent\"}"
+        ),
+        Some(LINES as f64),
+        "{text}"
+    );
+}
