@@ -29,22 +29,43 @@ fn a_taken_listen_port_stops_the_node_naming_the_address() {
     let folder = Folder::new("taken");
     let files = NodeFiles::write(NODE, &folder, 2, "");
     let _taken = TcpListener::bind(("127.0.0.1", files.listen[0])).unwrap();
+    let stderr = run_to_exit(&files.configs[0], None, 1);
+    let expected = format!("node: cannot listen on 127.0.0.1:{}", files.listen[0]);
+    assert!(stderr.contains(&expected), "{expected:?} not in {stderr}");
+    // The library's own error event, and the node's info lines by default...
+    assert!(
+        stderr.contains("ERROR") && stderr.contains("the network stops"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("metrics at http://"), "{stderr}");
+    // ...which RUST_LOG can silence.
+    let quiet = run_to_exit(&files.configs[0], Some("error"), 1);
+    assert!(!quiet.contains("metrics at http://"), "{quiet}");
+    assert!(quiet.contains("the network stops"), "{quiet}");
+}
+
+/// Runs `node run CONFIG` (with `RUST_LOG` set to `log`, if given) until it exits by itself;
+/// checks its exit code and returns what it wrote on standard error.
+fn run_to_exit(config: &std::path::Path, log: Option<&str>, expected_code: i32) -> String {
     // Spawned, not `output()`: a node that wrongly keeps running fails the test at the
     // safety net instead of hanging it.
-    let mut child = Command::new(NODE)
+    let mut command = Command::new(NODE);
+    command
         .arg("run")
-        .arg(&files.configs[0])
+        .arg(config)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+        .env_remove("RUST_LOG");
+    if let Some(log) = log {
+        command.env("RUST_LOG", log);
+    }
+    let mut child = command.spawn().unwrap();
     let code = exit_code(&mut child, EXIT);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
-    assert_eq!(code, Some(1), "{stderr}");
-    let expected = format!("node: cannot listen on 127.0.0.1:{}", files.listen[0]);
-    assert!(stderr.contains(&expected), "{expected:?} not in {stderr}");
+    assert_eq!(code, Some(expected_code), "{stderr}");
+    stderr
 }
 
 /// Stops node 0 of a two-node mesh with `name` and checks what both sides saw.

@@ -73,6 +73,11 @@ impl<P: Ord> DialSchedule<P> {
         wait
     }
 
+    /// Failed dials of `peer` since it last connected (0 when none).
+    pub fn failures(&self, peer: &P) -> u32 {
+        self.peers.get(peer).map_or(0, |backoff| backoff.failures)
+    }
+
     /// Records a successful connection: the next failure starts from `initial` again.
     pub fn succeeded(&mut self, peer: &P) {
         self.peers.remove(peer);

@@ -7,6 +7,7 @@
 use crate::{
     context::Context,
     directory::{Refusal, lock},
+    events,
     network::Shared,
     peer,
 };
@@ -15,6 +16,7 @@ use commonware_p2p::Ingress;
 use futures::{FutureExt as _, select_biased};
 use rand_core::Rng;
 use std::net::SocketAddr;
+use tracing::Instrument as _;
 
 pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S, E>) {
     loop {
@@ -24,9 +26,15 @@ pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S,
         lock(&shared.directory).expire_blocks(now);
         for (peer, ingress) in dials {
             let shared = shared.clone();
+            let span = tracing::info_span!(
+                "connection",
+                direction = "outbound",
+                %peer,
+                address = ?ingress,
+            );
             context
                 .child("connection")
-                .spawn(move |context| dial(context, shared, peer, ingress));
+                .spawn(move |context| dial(context, shared, peer, ingress).instrument(span));
         }
         for inbound in shared.channels.values() {
             inbound.quota.retain_recent();
@@ -75,7 +83,9 @@ async fn dial<E: Context, S: Signer>(
 ) {
     let Some(address) = resolve(&mut context, &ingress).await else {
         shared.metrics.dial("resolve_failed");
-        lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+        let (failures, retry) =
+            lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+        events::dial_failed("resolve_failed", failures, retry);
         return;
     };
     // The connect, the handshake and the connection each live in a box of their own: the
@@ -92,7 +102,9 @@ async fn dial<E: Context, S: Signer>(
     };
     let Some((sink, stream)) = connected else {
         shared.metrics.dial("connect_failed");
-        lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+        let (failures, retry) =
+            lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+        events::dial_failed("connect_failed", failures, retry);
         return;
     };
     let handshake = Box::pin(palisade_stream::dial(
@@ -108,12 +120,16 @@ async fn dial<E: Context, S: Signer>(
         Err(error) => {
             shared.metrics.dial("handshake_failed");
             shared.metrics.handshake("outbound", error.reason());
-            lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+            events::handshake_failed(&error);
+            let (failures, retry) =
+                lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+            events::dial_failed("handshake_failed", failures, retry);
             return;
         }
     };
     shared.metrics.dial("connected");
     shared.metrics.handshake("outbound", "ok");
+    tracing::debug!(%address, "connected");
     let registered = lock(&shared.directory).register(peer.clone(), true, context.current());
     match registered {
         Ok(registration) => {

@@ -302,9 +302,17 @@ impl<P: PublicKey> Directory<P> {
     }
 
     /// Records the end of a dial attempt that did not produce a connection.
-    pub(crate) fn dial_failed(&mut self, peer: P, now: SystemTime, rng: &mut impl rand_core::Rng) {
+    /// Records a failed dial of `peer`; returns how many dials of it failed in a row and how
+    /// long until the next.
+    pub(crate) fn dial_failed(
+        &mut self,
+        peer: P,
+        now: SystemTime,
+        rng: &mut impl rand_core::Rng,
+    ) -> (u32, Duration) {
         self.dialing.remove(&peer);
-        self.schedule.failed(peer, now, rng);
+        let wait = self.schedule.failed(peer.clone(), now, rng);
+        (self.schedule.failures(&peer), wait)
     }
 
     /// Registers an authenticated connection, applying the duplicate rule.

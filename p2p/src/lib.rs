@@ -120,6 +120,7 @@ mod dialer;
 mod directory;
 pub mod duplicate;
 mod error;
+mod events;
 mod listener;
 mod metrics;
 mod network;

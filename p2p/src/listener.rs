@@ -2,7 +2,7 @@
 //! cap on concurrent handshakes; the stream's bouncer then admits only tracked, unblocked
 //! peers before any signature is checked.
 
-use crate::{context::Context, directory::lock, network::Shared, peer};
+use crate::{context::Context, directory::lock, events, network::Shared, peer};
 use commonware_cryptography::Signer;
 use commonware_runtime::{KeyedRateLimiter, Listener as _};
 use std::sync::{
@@ -10,6 +10,7 @@ use std::sync::{
     atomic::{AtomicUsize, Ordering},
 };
 use std::time::Duration;
+use tracing::Instrument as _;
 
 /// Wait after a failed accept.
 const ACCEPT_RETRY: Duration = Duration::from_millis(10);
@@ -53,18 +54,25 @@ pub(crate) async fn run<E: Context, S: Signer>(
         }
         if per_ip.check_key(&address.ip()).is_err() {
             shared.metrics.handshake("inbound", "rate_limited");
+            tracing::debug!(%address, "connection refused: over the per-address handshake rate");
             continue;
         }
         if active.load(Ordering::SeqCst) >= shared.config.max_concurrent_handshakes {
             shared.metrics.handshake("inbound", "too_many_handshakes");
+            tracing::debug!(%address, "connection refused: too many handshakes under way");
             continue;
         }
         active.fetch_add(1, Ordering::SeqCst);
         let slot = Slot(active.clone());
         let shared = shared.clone();
-        context
-            .child("connection")
-            .spawn(move |context| async move {
+        let span = tracing::info_span!(
+            "connection",
+            direction = "inbound",
+            %address,
+            peer = tracing::field::Empty,
+        );
+        context.child("connection").spawn(move |context| {
+            async move {
                 let now = context.current();
                 let directory = shared.directory.clone();
                 let bouncer = move |claimed| {
@@ -85,16 +93,21 @@ pub(crate) async fn run<E: Context, S: Signer>(
                     Ok(halves) => halves,
                     Err(error) => {
                         shared.metrics.handshake("inbound", error.reason());
+                        events::handshake_failed(&error);
                         return;
                     }
                 };
                 shared.metrics.handshake("inbound", "ok");
+                tracing::Span::current().record("peer", tracing::field::display(&peer));
+                tracing::debug!("connected");
                 let registered =
                     lock(&shared.directory).register(peer.clone(), false, context.current());
                 if let Ok(registration) = registered {
                     let peer = shared.peer(peer, registration);
                     Box::pin(peer::run(context, peer, sender, receiver)).await;
                 }
-            });
+            }
+            .instrument(span)
+        });
     }
 }

@@ -169,10 +169,12 @@ pub(crate) async fn run<E, P, O, I>(
     };
     // Nothing more is delivered from this peer once the connection is done with.
     reader.abort();
-    metrics.connection_closed(match end {
+    let reason = match end {
         End::Stopped => "stopped",
         End::Failed(reason) => reason,
-    });
+    };
+    metrics.connection_closed(reason);
+    tracing::debug!(reason, "connection closed");
     let now = context.current();
     lock(&directory).unregister(&peer, id, now, &mut context);
     // Whatever is still queued will not be written: count it.

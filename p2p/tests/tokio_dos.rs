@@ -132,8 +132,8 @@ fn garbage_hello(source: std::net::Ipv4Addr, to: SocketAddr) {
         return;
     }
     let mut stream: std::net::TcpStream = socket.into();
-    let mut frame = 168u32.to_be_bytes().to_vec();
-    frame.extend((0..168u32).map(|i| (i * 7) as u8));
+    let mut frame = 176u32.to_be_bytes().to_vec();
+    frame.extend((0..176u32).map(|i| (i * 7) as u8));
     let _ = stream.write_all(&frame);
     let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
     let _ = std::io::Read::read(&mut stream, &mut [0u8; 1]);

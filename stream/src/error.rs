@@ -1,7 +1,7 @@
 //! The one error type of the crate.
 //!
 //! Variants fall in three groups:
-//! - **Peer misbehaviour or attack** (`WrongRecipient` .. `DecryptionFailed`): the connection is
+//! - **Peer misbehaviour or attack** (`NamespaceMismatch` .. `DecryptionFailed`): the connection is
 //!   unusable. These are for logs and metrics; the peer is never told which one happened.
 //! - **Local state** (`SelfDial`, `MessageTooLarge`, `InvalidConfig`, `Unusable`): the caller asked
 //!   for something that cannot be done.
@@ -15,6 +15,10 @@ use commonware_runtime::Error as RuntimeError;
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum Error {
+    /// A Hello carries the tag of another namespace: the peer is configured for another
+    /// network (or copies nothing right). Checked before any signature.
+    #[error("hello is for another namespace")]
+    NamespaceMismatch,
     /// A Hello was addressed to a public key other than ours.
     #[error("hello is addressed to another peer")]
     WrongRecipient,
@@ -89,6 +93,7 @@ impl Error {
     /// A short, stable name for this error, meant for metric labels and logs.
     pub fn reason(&self) -> &'static str {
         match self {
+            Self::NamespaceMismatch => "namespace_mismatch",
             Self::WrongRecipient => "wrong_recipient",
             Self::SelfDial => "self_dial",
             Self::OwnKey => "own_key",

@@ -350,7 +350,7 @@ fn hello_claiming_the_listeners_own_key_is_refused_before_the_bouncer() {
                 let (_, mut hello) =
                     handshake::start(&config(1), key(2).public_key(), now, &mut context).unwrap();
                 // Claim to be the listener itself.
-                hello[32..64].copy_from_slice(key(2).public_key().as_ref());
+                hello[40..72].copy_from_slice(key(2).public_key().as_ref());
                 sink.send(frame(&hello)).await.unwrap();
                 context.sleep(Duration::from_secs(60)).await;
                 drop(stream);
@@ -405,12 +405,12 @@ fn cheap_checks_run_before_the_bouncer_is_asked() {
 }
 
 #[test]
-fn different_namespaces_never_connect() {
+fn different_namespaces_never_connect_and_are_named_as_such() {
     deterministic::Runner::seeded(10).start(|context| async move {
         let mut other = config(2);
         other.namespace = b"another-application".to_vec();
         let (dialed, listened) = try_connect(&context, config(1), other).await;
-        assert!(matches!(listened, Err(Error::InvalidSignature)));
+        assert!(matches!(listened, Err(Error::NamespaceMismatch)));
         assert!(matches!(dialed, Err(Error::Io(_))));
     });
 }

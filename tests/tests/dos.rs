@@ -183,8 +183,8 @@ fn tasks(context: &deterministic::Context) -> u64 {
 
 /// What an attacker sends as a first frame: a Hello-sized frame of garbage.
 fn garbage_hello() -> Vec<u8> {
-    let mut frame = 168u32.to_be_bytes().to_vec();
-    frame.extend((0..168).map(|i| (i * 7) as u8));
+    let mut frame = 176u32.to_be_bytes().to_vec();
+    frame.extend((0..176).map(|i| (i * 7) as u8));
     frame
 }
 

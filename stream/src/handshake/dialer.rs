@@ -86,6 +86,7 @@ impl<S: Signer> AwaitingReply<S> {
         }
         let (listener_hello, confirmation) = reply.split_at(hello_bytes::<S::PublicKey>());
         let view = HelloView::split::<S::PublicKey>(listener_hello);
+        view.check_namespace(&config.namespace)?;
         if view.recipient != config.signer.public_key().as_ref() {
             return Err(Error::WrongRecipient);
         }

@@ -12,14 +12,16 @@ use commonware_cryptography::Signer;
 use rand_core::CryptoRng;
 use std::time::SystemTime;
 
-/// Screens a dialer's Hello with cheap checks only: size, recipient, sender key, timestamp.
+/// Screens a dialer's Hello with cheap checks only: size, namespace tag, recipient, sender
+/// key, timestamp.
 ///
 /// No signature is verified and no key exchange is done here, so an attacker who is not in
 /// the peer set costs us almost nothing. The caller asks its bouncer about
 /// [`ClaimedHello::peer`] before calling [`ClaimedHello::respond`].
 ///
 /// # Errors
-/// [`Error::InvalidFrameSize`], [`Error::WrongRecipient`], [`Error::InvalidPeerKey`],
+/// [`Error::InvalidFrameSize`], [`Error::NamespaceMismatch`], [`Error::WrongRecipient`],
+/// [`Error::InvalidPeerKey`],
 /// [`Error::OwnKey`], [`Error::TimestampTooOld`] or [`Error::TimestampInFuture`].
 pub fn receive_hello<S: Signer>(
     config: &Config<S>,
@@ -33,6 +35,7 @@ pub fn receive_hello<S: Signer>(
     }
     let own_key = config.signer.public_key();
     let view = HelloView::split::<S::PublicKey>(hello);
+    view.check_namespace(&config.namespace)?;
     if view.recipient != own_key.as_ref() {
         return Err(Error::WrongRecipient);
     }

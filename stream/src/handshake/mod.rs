@@ -21,10 +21,11 @@ mod keys;
 mod listener;
 
 pub use dialer::{AwaitingReply, Established, start};
+pub use hello::HELLO_NAMESPACE_SUFFIX;
 pub use keys::SessionKeys;
 pub use listener::{AwaitingConfirmation, ClaimedHello, receive_hello};
 
-/// Size in bytes of a Hello for keys of type `P` (168 for ed25519).
+/// Size in bytes of a Hello for keys of type `P` (176 for ed25519).
 pub const fn hello_bytes<P: commonware_cryptography::PublicKey>() -> usize {
     hello::hello_bytes::<P>()
 }

@@ -16,6 +16,7 @@ type Pk = ed25519::PublicKey;
 
 const NAMESPACE: &[u8] = b"palisade-test";
 const HELLO: usize = hello_bytes::<Pk>();
+const SIGNATURE: usize = 64;
 
 fn config(seed: u64) -> Config<Key> {
     Config::recommended(Key::from_seed(seed), NAMESPACE)
@@ -146,7 +147,7 @@ fn hello_signed_with_the_receivers_own_key_is_rejected() {
 fn hello_with_undecodable_sender_key_is_rejected() {
     let (dialer, listener) = (config(1), config(2));
     let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
-    let sender = 32..64;
+    let sender = 40..72;
     // Find a 32-byte string that is not a valid ed25519 point encoding.
     let invalid = (0..=255u8)
         .map(|b| [b; 32])
@@ -240,9 +241,9 @@ fn every_bit_flip_in_signed_hello_fields_fails_the_signature() {
     let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
     // Ephemeral key, the last byte of the timestamp (a small change stays in the
     // window), and the signature itself.
-    let ephemeral = 64..96;
-    let timestamp_low = 103..104;
-    let signature = 104..HELLO;
+    let ephemeral = 72..104;
+    let timestamp_low = 111..112;
+    let signature = 112..HELLO;
     for byte in ephemeral.chain(timestamp_low).chain(signature) {
         for bit in 0..8 {
             let claimed = receive_hello(&listener, &flip(&hello, byte, bit), at(NOW));
@@ -257,16 +258,59 @@ fn every_bit_flip_in_signed_hello_fields_fails_the_signature() {
 }
 
 #[test]
-fn hello_under_another_namespace_fails_the_signature() {
+fn hello_under_another_namespace_is_told_apart_before_any_signature() {
     let dialer = config(1);
     let mut listener = config(2);
     listener.namespace = b"another-app".to_vec();
     let (_, hello) = start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
+    assert!(matches!(
+        receive_hello(&listener, &hello, at(NOW)),
+        Err(Error::NamespaceMismatch)
+    ));
+}
+
+#[test]
+fn a_copied_namespace_tag_does_not_pass_the_signature() {
+    let mut dialer = config(1);
+    dialer.namespace = b"another-app".to_vec();
+    let listener = config(2);
+    let (_, mut hello) =
+        start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
+    // The tag says "same namespace"; the signature was made under another one.
+    hello[..hello::TAG_BYTES].copy_from_slice(&hello::namespace_tag(&listener.namespace));
     let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
     assert!(matches!(
         claimed.respond(&listener, at(NOW), &mut rng(1)),
         Err(Error::InvalidSignature)
     ));
+}
+
+#[test]
+fn a_signature_under_the_bare_application_namespace_is_no_hello() {
+    // An application that signs its own bytes with the same key and namespace: even bytes
+    // shaped exactly like a Hello's signed payload do not verify as a Hello.
+    let (dialer, listener) = (config(1), config(2));
+    let (_, mut hello) =
+        start(&dialer, listener.signer.public_key(), at(NOW), &mut rng(0)).unwrap();
+    let signed = hello.len() - SIGNATURE;
+    let mut payload = b"palisade-stream/v1/hello".to_vec();
+    payload.push(0);
+    payload.extend_from_slice(&hello[..signed]);
+    let signature = dialer.signer.sign(&dialer.namespace, &payload);
+    hello[signed..].copy_from_slice(signature.as_ref());
+    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
+    assert!(matches!(
+        claimed.respond(&listener, at(NOW), &mut rng(1)),
+        Err(Error::InvalidSignature)
+    ));
+    // The same payload signed under the hello namespace is accepted: the test above is
+    // about the namespace alone.
+    let signature = dialer
+        .signer
+        .sign(&hello::hello_namespace(&dialer.namespace), &payload);
+    hello[signed..].copy_from_slice(signature.as_ref());
+    let claimed = receive_hello(&listener, &hello, at(NOW)).unwrap();
+    assert!(claimed.respond(&listener, at(NOW), &mut rng(1)).is_ok());
 }
 
 #[test]
@@ -277,7 +321,7 @@ fn namespaces_that_differ_only_by_a_suffix_never_connect() {
     listener.namespace = b"app\0".to_vec();
     assert!(matches!(
         handshake(&dialer, &listener),
-        Err(Error::InvalidSignature)
+        Err(Error::NamespaceMismatch)
     ));
 }
 
@@ -403,12 +447,13 @@ fn every_bit_flip_of_a_dialer_hello_is_rejected_by_the_right_check() {
             let result = receive_hello(&listener, &tampered, at(NOW))
                 .and_then(|claimed| claimed.respond(&listener, at(NOW), &mut rng(1)).map(|_| ()));
             let ok = match byte {
-                0..32 => matches!(result, Err(Error::WrongRecipient)),
+                0..8 => matches!(result, Err(Error::NamespaceMismatch)),
+                8..40 => matches!(result, Err(Error::WrongRecipient)),
                 // A flipped sender key either does not decode or is another key.
-                32..64 => matches!(result, Err(Error::InvalidPeerKey | Error::InvalidSignature)),
-                64..96 => matches!(result, Err(Error::InvalidSignature)),
+                40..72 => matches!(result, Err(Error::InvalidPeerKey | Error::InvalidSignature)),
+                72..104 => matches!(result, Err(Error::InvalidSignature)),
                 // High timestamp bytes move it out of the window; low ones break the signature.
-                96..104 => matches!(
+                104..112 => matches!(
                     result,
                     Err(Error::TimestampTooOld
                         | Error::TimestampInFuture
@@ -437,9 +482,10 @@ fn every_bit_flip_of_a_listener_reply_is_rejected() {
         for bit in 0..8 {
             let result = fresh().receive_reply(&dialer, &flip(&reply, byte, bit), at(NOW));
             let ok = match byte {
-                0..32 => matches!(result, Err(Error::WrongRecipient)),
-                32..64 => matches!(result, Err(Error::UnexpectedPeer)),
-                96..104 => matches!(
+                0..8 => matches!(result, Err(Error::NamespaceMismatch)),
+                8..40 => matches!(result, Err(Error::WrongRecipient)),
+                40..72 => matches!(result, Err(Error::UnexpectedPeer)),
+                104..112 => matches!(
                     result,
                     Err(Error::TimestampTooOld
                         | Error::TimestampInFuture
@@ -541,19 +587,19 @@ fn golden_handshake_bytes() {
     let expected = [
         (
             digest(&run.dialer_hello),
-            "24526afca911d30712c6c6b2f8c27357a6648898009dad92e6313f9d19797853",
+            "24c61e6ecd17c5fdd7e1da4c2f42eb0414bdf6dd98c6ae1ed9a901a1ad29f242",
         ),
         (
             digest(&run.reply),
-            "bebdb5d8ce02473f6cea142b9b47298716c2c40a820e35ee009428cbe0be10d3",
+            "abc67538847f4e0c58cfbd3c695ae5b6eadc5e81f56d258ee03efacedb9ef3e2",
         ),
         (
             digest(&run.confirmation),
-            "cce8f605781ff1b0706412bff3ab906d32760782f3644688e9f22e316f13ec2b",
+            "a9e61d53e51ad2ee3aacddf9884ec5f3c738950e0563ea663b1273de0f16234e",
         ),
         (
             digest(&run.dialer_keys.send[..]),
-            "14be4b992687e2139a5cadc1178ed93a473e20456f767a04c5830ff95ba35f86",
+            "71a968e2c13f0ea6c00eb9a07a8d11a2624f4769e73195833b285ce8dcd7047e",
         ),
     ];
     let actual: Vec<_> = expected.iter().map(|(a, _)| a.as_str()).collect();
@@ -562,9 +608,14 @@ fn golden_handshake_bytes() {
     // The plain fields sit where the format says.
     let dialer_key = config(1).signer.public_key();
     let listener_key = config(2).signer.public_key();
-    assert_eq!(&run.dialer_hello[..32], listener_key.as_ref());
-    assert_eq!(&run.dialer_hello[32..64], dialer_key.as_ref());
-    assert_eq!(&run.dialer_hello[96..104], &NOW.to_be_bytes());
-    assert_eq!(&run.reply[..32], dialer_key.as_ref());
-    assert_eq!(&run.reply[32..64], listener_key.as_ref());
+    assert_eq!(
+        &run.dialer_hello[..8],
+        &hello::namespace_tag(NAMESPACE)[..],
+        "tag"
+    );
+    assert_eq!(&run.dialer_hello[8..40], listener_key.as_ref());
+    assert_eq!(&run.dialer_hello[40..72], dialer_key.as_ref());
+    assert_eq!(&run.dialer_hello[104..112], &NOW.to_be_bytes());
+    assert_eq!(&run.reply[8..40], dialer_key.as_ref());
+    assert_eq!(&run.reply[40..72], listener_key.as_ref());
 }

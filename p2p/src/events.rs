@@ -1,0 +1,76 @@
+//! What the network tells its operator through `tracing`, and at which level.
+//!
+//! Every connection runs in a `connection` span at info level (fields `direction`, `address`,
+//! and `peer` once known), so each event below names who and where. Levels:
+//!
+//! - **warn**: what points at a misconfiguration an operator must fix: a peer that uses
+//!   another namespace ([`Error::NamespaceMismatch`]), a dialer that expects another key for
+//!   this node ([`Error::WrongRecipient`]), a listener at a peer's address that has another
+//!   key than configured ([`Error::UnexpectedPeer`]), a Hello outside the clock window (clock
+//!   skew), and a signature that does not verify for a tracked key (a forgery, or the wrong
+//!   key file on that peer's side).
+//! - **info**: a peer that becomes unreachable (the first failed dial in a row), a listen
+//!   address bound, the network stopping.
+//! - **debug**: routine churn: every other failed dial and handshake, connections opened and
+//!   closed, peers refused by the bouncer (not tracked, or blocked).
+//!
+//! What is and is not told apart: a namespace mismatch is recognised from the Hello's
+//! namespace tag, before any signature is checked; the tag can be copied, so an attacker can
+//! make a connection look like a mismatch, but never look authenticated. A forged signature
+//! and a signature by the right key over other bytes cannot be told apart, and nothing here
+//! tries. Nothing of this is ever sent to the peer.
+//!
+//! Anyone who can reach the listener can cause the pre-authentication warnings (namespace,
+//! recipient, clock); their rate is bounded by the listener's admission limits.
+
+use palisade_stream::Error;
+
+/// Logs why a handshake failed, at the level its reason calls for.
+pub(crate) fn handshake_failed(error: &Error) {
+    let reason = error.reason();
+    match error {
+        Error::NamespaceMismatch => tracing::warn!(
+            reason,
+            "handshake refused: the peer uses another namespace (another network, or a \
+             misconfigured node)"
+        ),
+        Error::WrongRecipient => tracing::warn!(
+            reason,
+            "handshake refused: the peer expects another public key for this node (its \
+             configuration has a wrong or old key for us)"
+        ),
+        Error::UnexpectedPeer => tracing::warn!(
+            reason,
+            "handshake refused: the node at this address has another key than configured for \
+             the peer"
+        ),
+        Error::TimestampTooOld | Error::TimestampInFuture => tracing::warn!(
+            reason,
+            "handshake refused: the peer's clock is too far from ours"
+        ),
+        Error::InvalidSignature => tracing::warn!(
+            reason,
+            "handshake refused: the signature does not verify for the key the peer claims \
+             (forged, or that peer runs with another key file)"
+        ),
+        Error::RejectedByBouncer => tracing::debug!(
+            reason,
+            "handshake refused: the claimed key is not tracked or is blocked"
+        ),
+        _ => tracing::debug!(reason, %error, "handshake failed"),
+    }
+}
+
+/// Logs a failed dial: at info the first time in a row (the peer just became unreachable),
+/// at debug after that.
+pub(crate) fn dial_failed(reason: &str, failures: u32, retry_in: std::time::Duration) {
+    if failures <= 1 {
+        tracing::info!(
+            reason,
+            ?retry_in,
+            "peer unreachable; dialing again with backoff"
+        );
+    } else {
+        tracing::debug!(reason, failures, ?retry_in, "dial failed");
+    }
+}
