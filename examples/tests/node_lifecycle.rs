@@ -155,3 +155,24 @@ fn lines_pasted_before_any_peer_and_beyond_the_quota_all_arrive_in_order() {
         "{text}"
     );
 }
+
+#[test]
+fn peers_named_by_host_name_connect() {
+    let folder = Folder::new("names");
+    let files = NodeFiles::write(NODE, &folder, 2, "");
+    // Every peer address as `localhost:PORT`, which may resolve to ::1 before 127.0.0.1.
+    for config in &files.configs {
+        let text = std::fs::read_to_string(config).unwrap();
+        let named = text.replace("address = \"127.0.0.1:", "address = \"localhost:");
+        assert_ne!(text, named);
+        std::fs::write(config, named).unwrap();
+    }
+    let _nodes: Vec<Running> = files
+        .configs
+        .iter()
+        .map(|config| Running::start(NODE, &["run", config.to_str().unwrap()]))
+        .collect();
+    wait_until("a connected pair over names", MESH, || {
+        (0..2).all(|i| connected(files.metrics[i]) == Some(1.0))
+    });
+}

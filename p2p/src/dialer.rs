@@ -51,14 +51,17 @@ fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
     }
 }
 
-/// The socket address to dial for `ingress`: itself, or one of the addresses its name
-/// resolves to (picked with the runtime's RNG, so a name with several addresses spreads the
-/// dials). `None` when the name does not resolve.
-async fn resolve<E: Context>(context: &mut E, ingress: &Ingress) -> Option<SocketAddr> {
+/// Most addresses of one name tried in one dial.
+const MAX_ADDRESSES_PER_DIAL: usize = 8;
+
+/// The socket addresses to try, in order, for `ingress`: itself, or the addresses its name
+/// resolves to (at most [`MAX_ADDRESSES_PER_DIAL`]), shuffled with the runtime's RNG so that
+/// a name with several addresses spreads the dials. `None` when the name does not resolve.
+async fn resolve<E: Context>(context: &mut E, ingress: &Ingress) -> Option<Vec<SocketAddr>> {
     match ingress {
-        Ingress::Socket(address) => Some(*address),
+        Ingress::Socket(address) => Some(vec![*address]),
         Ingress::Dns { host, port } => {
-            let ips = match context.resolve(host.as_str()).await {
+            let mut ips = match context.resolve(host.as_str()).await {
                 Ok(ips) if !ips.is_empty() => ips,
                 Ok(_) => {
                     tracing::debug!(%host, "name resolved to no address");
@@ -69,8 +72,13 @@ async fn resolve<E: Context>(context: &mut E, ingress: &Ingress) -> Option<Socke
                     return None;
                 }
             };
-            let pick = (context.next_u64() % ips.len() as u64) as usize;
-            Some(SocketAddr::new(ips[pick], *port))
+            shuffle(&mut ips, context);
+            ips.truncate(MAX_ADDRESSES_PER_DIAL);
+            Some(
+                ips.into_iter()
+                    .map(|ip| SocketAddr::new(ip, *port))
+                    .collect(),
+            )
         }
     }
 }
@@ -81,7 +89,7 @@ async fn dial<E: Context, S: Signer>(
     peer: S::PublicKey,
     ingress: Ingress,
 ) {
-    let Some(address) = resolve(&mut context, &ingress).await else {
+    let Some(addresses) = resolve(&mut context, &ingress).await else {
         shared.metrics.dial("resolve_failed");
         let (failures, retry) =
             lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
@@ -91,16 +99,26 @@ async fn dial<E: Context, S: Signer>(
     // The connect, the handshake and the connection each live in a box of their own: the
     // task then holds only the step it is in, not room for the largest of them, which is
     // most of a connection's memory in a large network.
+    // Each address in turn (a name may resolve to an IPv6 and an IPv4 address of which only
+    // one listens), all within one dial timeout.
     let connected = {
-        let connecting = Box::pin(context.dial(address)).fuse();
+        let connecting = Box::pin(async {
+            for address in addresses {
+                if let Ok(connection) = context.dial(address).await {
+                    return Some((address, connection));
+                }
+            }
+            None
+        })
+        .fuse();
         let timeout = context.sleep(shared.config.dial_timeout).fuse();
         futures::pin_mut!(connecting, timeout);
         select_biased! {
-            result = connecting => result.ok(),
+            result = connecting => result,
             _ = timeout => None,
         }
     };
-    let Some((sink, stream)) = connected else {
+    let Some((address, (sink, stream))) = connected else {
         shared.metrics.dial("connect_failed");
         let (failures, retry) =
             lock(&shared.directory).dial_failed(peer, context.current(), &mut context);

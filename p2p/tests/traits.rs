@@ -277,6 +277,52 @@ fn overwrite_sends_the_next_dial_to_the_new_address() {
 }
 
 #[test]
+fn every_address_of_a_name_is_tried_in_one_dial() {
+    // Seeds decide which address comes first; over several, both orders occur, and the
+    // first dial connects either way.
+    for seed in 0..6 {
+        deterministic::Runner::seeded(seed).start(|context| async move {
+            let host = commonware_utils::hostname!("two-addresses.palisade.test");
+            // One address where nobody listens, one where node 1 does.
+            context.resolver_register(
+                host.as_str(),
+                Some(vec![
+                    IpAddr::V4(Ipv4Addr::new(127, 0, 0, 9)),
+                    IpAddr::V4(Ipv4Addr::LOCALHOST),
+                ]),
+            );
+            let named = vec![
+                (key(0).public_key(), Address::Symmetric(address(0))),
+                (
+                    key(1).public_key(),
+                    Address::Asymmetric {
+                        ingress: Ingress::Dns {
+                            host,
+                            port: address(1).port(),
+                        },
+                        egress: address(1),
+                    },
+                ),
+            ];
+            let mut dialer = start_node(&context, 0, &[], open_quota(), 100).await;
+            AddressableManager::track(&mut dialer.oracle, 1, Map::from_iter_dedup(named));
+            let mut listener = start_node(&context, 1, &[], open_quota(), 100).await;
+            Manager::track(
+                &mut listener.oracle,
+                1,
+                TrackedPeers::primary(keys(&peer_set(0..2))),
+            );
+            wait_for(&context, &[0, 1], 1).await;
+            assert_eq!(
+                metric(&context, "dials", 0, &["outcome=\"connect_failed\""]),
+                0
+            );
+            assert_eq!(metric(&context, "dials", 0, &["outcome=\"connected\""]), 1);
+        });
+    }
+}
+
+#[test]
 fn a_dns_ingress_is_resolved_at_dial_time_and_a_name_that_fails_is_counted() {
     deterministic::Runner::seeded(8).start(|context| async move {
         let host = commonware_utils::hostname!("validator-1.palisade.test");

@@ -58,12 +58,16 @@ fn main() -> ExitCode {
     let config = NodeConfig {
         key_file: Default::default(),
         listen: address(me),
+        advertise: palisade_p2p::Ingress::Socket(address(me)),
         namespace: "palisade-chat".into(),
         metrics: None,
         preset: Preset::Local,
         peers: (0..PEOPLE.len())
             .filter(|&index| index != me)
-            .map(|index| (key(index).public_key(), address(index)))
+            .map(|index| {
+                let ingress = palisade_p2p::Ingress::Socket(address(index));
+                (key(index).public_key(), ingress)
+            })
             .collect(),
         channels: vec![Channel {
             id: 0,

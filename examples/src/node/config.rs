@@ -2,7 +2,8 @@
 //!
 //! ```toml
 //! key_file = "alice.key"          # relative to this file; created by `node keygen`
-//! listen = "127.0.0.1:4001"
+//! listen = "127.0.0.1:4001"       # the local socket address to bind
+//! advertise = "alice.example.com:4001"  # optional: where peers reach us (default: listen)
 //! namespace = "my-network"
 //! metrics = "127.0.0.1:9101"      # optional: serve Prometheus text at /metrics
 //! preset = "recommended"          # or "local" (fast timers for one machine)
@@ -10,7 +11,7 @@
 //!
 //! [[peers]]
 //! public_key = "8a3c…"            # hex, as `node keygen` prints it
-//! address = "127.0.0.1:4002"
+//! address = "127.0.0.1:4002"      # or a name: "bob.example.com:4002", "localhost:4002"
 //!
 //! [[channels]]                    # optional; without any, channel 0 at 100 messages/s
 //! id = 0
@@ -18,10 +19,16 @@
 //! backlog = 1024
 //! ```
 //!
-//! Every error names the file and the field, and says what is wrong.
+//! Every error names the file and the field, and says what is wrong. A peer's address may be
+//! a DNS name with a port: it is resolved at each dial (by the system's resolver), and each of
+//! the addresses it resolves to is tried in turn. `advertise` is what this node tells about
+//! itself (it is logged at start, for the other nodes' configurations); it does not change
+//! what is bound.
 
 use crate::keyfile;
 use commonware_cryptography::ed25519;
+use commonware_utils::Hostname;
+use palisade_p2p::Ingress;
 use serde::Deserialize;
 use std::{
     net::SocketAddr,
@@ -70,6 +77,7 @@ pub enum ConfigError {
 struct File {
     key_file: PathBuf,
     listen: String,
+    advertise: Option<String>,
     namespace: String,
     metrics: Option<String>,
     preset: Option<String>,
@@ -122,14 +130,16 @@ pub struct NodeConfig {
     pub key_file: PathBuf,
     /// Where the node listens.
     pub listen: SocketAddr,
+    /// Where peers reach this node: `listen` unless the file says otherwise.
+    pub advertise: Ingress,
     /// The network's namespace.
     pub namespace: String,
     /// Where `/metrics` is served, if anywhere.
     pub metrics: Option<SocketAddr>,
     /// The p2p defaults.
     pub preset: Preset,
-    /// The other members and their addresses.
-    pub peers: Vec<(ed25519::PublicKey, SocketAddr)>,
+    /// The other members and their addresses (socket addresses or names with a port).
+    pub peers: Vec<(ed25519::PublicKey, Ingress)>,
     /// The channels; the first carries the lines read on standard input.
     pub channels: Vec<Channel>,
     /// The folder for what must outlive the process (a validator's journal), resolved
@@ -172,7 +182,22 @@ impl NodeConfig {
                 )
             })
         };
+        let ingress = |name: &str, value: &str| {
+            ingress(value).ok_or_else(|| {
+                field(
+                    name,
+                    format!(
+                        "`{value}` is neither an address such as 127.0.0.1:4001 nor a name \
+                         with a port such as node.example.com:4001"
+                    ),
+                )
+            })
+        };
         let listen = address("listen", &file.listen)?;
+        let advertise = match file.advertise.as_deref() {
+            Some(value) => ingress("advertise", value)?,
+            None => Ingress::Socket(listen),
+        };
         let metrics = file
             .metrics
             .as_deref()
@@ -201,7 +226,7 @@ impl NodeConfig {
                     "listed twice".into(),
                 ));
             }
-            let address = address(&format!("peers[{index}].address"), &peer.address)?;
+            let address = ingress(&format!("peers[{index}].address"), &peer.address)?;
             peers.push((key, address));
         }
         let mut channels = Vec::with_capacity(file.channels.len().max(1));
@@ -246,6 +271,7 @@ impl NodeConfig {
         Ok(Self {
             key_file,
             listen,
+            advertise,
             namespace: file.namespace,
             metrics,
             preset,
@@ -254,6 +280,17 @@ impl NodeConfig {
             storage,
         })
     }
+}
+
+/// `value` as an address to dial: a socket address, or a DNS name (RFC 1123) and a port.
+pub fn ingress(value: &str) -> Option<Ingress> {
+    if let Ok(address) = value.parse::<SocketAddr>() {
+        return Some(Ingress::Socket(address));
+    }
+    let (host, port) = value.rsplit_once(':')?;
+    let port = port.parse::<u16>().ok().filter(|port| *port != 0)?;
+    let host = Hostname::new(host).ok()?;
+    Some(Ingress::Dns { host, port })
 }
 
 #[cfg(test)]
@@ -298,6 +335,43 @@ mod tests {
         assert_eq!(config.preset, Preset::Local);
         assert_eq!(config.peers.len(), 1);
         assert_eq!(config.channels[0].id, 7);
+    }
+
+    #[test]
+    fn addresses_may_be_names_with_a_port() {
+        let config = parse(&with(&format!(
+            "advertise = \"alice.example.com:4001\"\n\
+             [[peers]]\npublic_key = \"{KEY}\"\naddress = \"localhost:4002\"\n"
+        )))
+        .unwrap();
+        let dns = |host: &str, port| Ingress::Dns {
+            host: Hostname::new(host).unwrap(),
+            port,
+        };
+        assert_eq!(config.advertise, dns("alice.example.com", 4001));
+        assert_eq!(config.peers[0].1, dns("localhost", 4002));
+        // Without `advertise`, peers are told the listen address.
+        let config = parse(&with("")).unwrap();
+        assert_eq!(
+            config.advertise,
+            Ingress::Socket("127.0.0.1:4001".parse().unwrap())
+        );
+        assert_eq!(
+            ingress("[::1]:7"),
+            Some(Ingress::Socket("[::1]:7".parse().unwrap()))
+        );
+        for bad in [
+            "localhost",
+            "localhost:0",
+            "localhost:99999",
+            "-bad-.example:1",
+            ":4001",
+        ] {
+            assert_eq!(ingress(bad), None, "{bad}");
+        }
+        let (field, problem) = field_error(&with("advertise = \"what?:1\""));
+        assert_eq!(field, "advertise");
+        assert!(problem.contains("what?:1"), "{problem}");
     }
 
     #[test]

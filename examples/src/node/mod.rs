@@ -15,7 +15,7 @@ use commonware_utils::ordered::Map;
 use config::{NodeConfig, Preset};
 use futures::{FutureExt as _, StreamExt as _, channel::mpsc, channel::oneshot, select};
 use palisade_p2p::{
-    Address, AddressableManager as _, CheckedSender as _, Feedback, LimitedSender as _,
+    Address, AddressableManager as _, CheckedSender as _, Feedback, Ingress, LimitedSender as _,
     Receiver as _, Recipients, channels::Sender,
 };
 use std::{net::SocketAddr, time::Duration};
@@ -105,6 +105,7 @@ where
     tracing::info!(
         public_key = %keyfile::public_key_hex(&me),
         listen = %config.listen,
+        advertise = %display_ingress(&config.advertise),
         peers = config.peers.len(),
         "node started"
     );
@@ -241,8 +242,29 @@ pub(crate) fn peer_set(
     let peers = config
         .peers
         .iter()
-        .map(|(peer, address)| (peer.clone(), Address::from(*address)));
-    Map::from_iter_dedup(peers.chain([(me.clone(), config.listen.into())]))
+        .map(|(peer, ingress)| (peer.clone(), address(ingress)));
+    Map::from_iter_dedup(peers.chain([(me.clone(), address(&config.advertise))]))
+}
+
+/// The commonware-p2p address for dialing `ingress`. A name is resolved at each dial; the
+/// egress (the address connections come from) is recorded but not checked by palisade-p2p,
+/// so for a name it is only a placeholder.
+fn address(ingress: &Ingress) -> Address {
+    match ingress {
+        Ingress::Socket(address) => Address::Symmetric(*address),
+        Ingress::Dns { .. } => Address::Asymmetric {
+            ingress: ingress.clone(),
+            egress: SocketAddr::from(([0, 0, 0, 0], 0)),
+        },
+    }
+}
+
+/// `ingress` as written in a configuration: `ip:port` or `name:port`.
+pub fn display_ingress(ingress: &Ingress) -> String {
+    match ingress {
+        Ingress::Socket(address) => address.to_string(),
+        Ingress::Dns { host, port } => format!("{host}:{port}"),
+    }
 }
 
 /// `message` as text fit for a terminal: invalid UTF-8 replaced; control characters (which
