@@ -46,6 +46,15 @@ impl<C: Clock, P: PublicKey> fmt::Debug for Oracle<C, P> {
 }
 
 impl<C: Clock, P: PublicKey> Oracle<C, P> {
+    /// The peers with an authenticated connection now, in key order (the same peers the
+    /// `connected_peers` gauge counts). Empty once the network has stopped.
+    pub fn connected(&self) -> Vec<P> {
+        lock(&self.directory)
+            .connected()
+            .map(|(peer, _)| peer.clone())
+            .collect()
+    }
+
     pub(crate) fn new(clock: C, directory: SharedDirectory<P>, block_duration: Duration) -> Self {
         Self {
             clock: Arc::new(clock),

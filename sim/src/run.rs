@@ -41,7 +41,7 @@ use commonware_utils::ordered::{Map, Set};
 use palisade_p2p::{Address, AddressableManager as _, Recipients};
 use rand_core::Rng as _;
 use std::{
-    collections::BTreeMap,
+    collections::{BTreeMap, BTreeSet},
     net::SocketAddr,
     num::NonZeroU32,
     sync::{Arc, Mutex, MutexGuard},
@@ -175,7 +175,12 @@ struct Running {
     tasks: Vec<Handle<()>>,
     /// palisade-p2p's network task (the reference stack's is among `tasks`).
     network: Option<Handle<Result<(), palisade_p2p::Error>>>,
+    /// The peers palisade-p2p has a connection with now (not known for the reference stack).
+    connected: Option<ConnectedPeers>,
 }
+
+/// Lists a node's connected peers.
+type ConnectedPeers = Box<dyn Fn() -> Vec<Pk> + Send>;
 
 struct Simulation {
     context: deterministic::Context,
@@ -331,6 +336,7 @@ impl Simulation {
         let validator = self.validator(index, &consensus_context);
         let mut tasks = Vec::new();
         let mut network = None;
+        let mut connected: Option<ConnectedPeers> = None;
         match self.options.stack {
             Stack::Palisade => {
                 let (mut p2p, mut oracle) =
@@ -346,6 +352,7 @@ impl Simulation {
                     ));
                 }
                 network = Some(p2p.start());
+                connected = Some(Box::new(move || oracle.connected()));
                 tasks.push(self.spawn_receiver(index, receiver));
                 tasks.extend(self.spawn_sender(index, sender));
             }
@@ -381,7 +388,11 @@ impl Simulation {
                 tasks.extend(self.spawn_sender(index, sender));
             }
         }
-        self.running[index] = Some(Running { tasks, network });
+        self.running[index] = Some(Running {
+            tasks,
+            network,
+            connected,
+        });
     }
 
     /// palisade-p2p's settings for node `index`: recommended, with the scenario's timers.
@@ -566,28 +577,57 @@ impl Simulation {
             });
     }
 
-    /// Reads every member's `connected_peers` and records the mesh's state at `now`.
+    /// Connections between running members, counted once from each end: a pair counts only
+    /// when each of the two has a connection to the other, so a member that crashed (which
+    /// its peers have not noticed yet) is never counted. For the reference stack, whose
+    /// connections are not listed, the sum of the running members' `connected_peers` gauges.
+    fn connected_directed(&self, text: &str) -> u64 {
+        let members = self.scenario.nodes;
+        if self.running[..members]
+            .iter()
+            .flatten()
+            .all(|running| running.connected.is_some())
+        {
+            let index = &self.members;
+            let lists: Vec<BTreeSet<usize>> = (0..members)
+                .map(|i| match &self.running[i] {
+                    Some(Running {
+                        connected: Some(connected),
+                        ..
+                    }) => connected()
+                        .iter()
+                        .filter_map(|peer| index.get(peer).copied())
+                        .filter(|&j| j < members)
+                        .collect(),
+                    _ => BTreeSet::new(),
+                })
+                .collect();
+            return (0..members)
+                .map(|i| lists[i].iter().filter(|&&j| lists[j].contains(&i)).count() as u64)
+                .sum();
+        }
+        metrics_text::node_samples(text)
+            .filter(|sample| sample.name == "connected_peers")
+            .filter_map(|sample| {
+                let index = sample.index?;
+                (index < members
+                    && self.running[index].is_some()
+                    && sample.incarnation == Some(self.incarnation[index]))
+                .then_some(sample.value as u64)
+            })
+            .sum()
+    }
+
+    /// Reads every member's connections and records the mesh's state at `now`.
     fn sample(&mut self, now: Duration) {
         let members = self.scenario.nodes;
         let text = self.context.encode();
-        let mut directed = 0u64;
-        for sample in metrics_text::node_samples(&text) {
-            if sample.name != "connected_peers" {
-                continue;
-            }
-            if let Some(index) = sample.index
-                && index < members
-                && self.running[index].is_some()
-                && sample.incarnation == Some(self.incarnation[index])
-            {
-                directed += sample.value as u64;
-            }
-        }
         let up = self.running[..members]
             .iter()
             .filter(|running| running.is_some())
             .count() as u64;
         let possible = up * up.saturating_sub(1);
+        let directed = self.connected_directed(&text).min(possible);
         let observed = &mut self.observed;
         observed.full = directed == possible;
         if observed.full && observed.first_full.is_none() {

@@ -38,13 +38,13 @@ pub struct Scenario {
     #[serde(default)]
     pub outsiders: usize,
     /// Simulated time the run lasts.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "duration_seconds")]
     pub duration: Duration,
     /// Fixed one-way delay of every link.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "latency_seconds")]
     pub latency: Duration,
     /// Extra one-way delay, uniform in `[0, jitter]`, per write.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "jitter_seconds")]
     pub jitter: Duration,
     /// Each node's uplink and downlink in bytes per second; `None` is unlimited.
     #[serde(default)]
@@ -58,7 +58,11 @@ pub struct Scenario {
     #[serde(default)]
     pub timing: Timing,
     /// How often connected pairs are sampled (the mesh times are measured at this grain).
-    #[serde(with = "seconds", default = "default_sample_interval")]
+    #[serde(
+        with = "seconds",
+        default = "default_sample_interval",
+        rename = "sample_interval_seconds"
+    )]
     pub sample_interval: Duration,
     /// Run simplex consensus on every member with these timers (see [`crate::consensus`]).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -77,10 +81,10 @@ pub struct Workload {
     /// Broadcasts per second by each node.
     pub messages_per_second: f64,
     /// When the nodes start sending.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "start_seconds")]
     pub start: Duration,
     /// When they stop (leave time before the end for the last messages to arrive).
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "stop_seconds")]
     pub stop: Duration,
 }
 
@@ -88,7 +92,7 @@ pub struct Workload {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Fault {
     /// When it happens, since the run began.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "at_seconds")]
     pub at: Duration,
     /// What happens.
     #[serde(flatten)]
@@ -122,7 +126,7 @@ pub enum Action {
         /// Mean resets per second over the whole network.
         per_second: f64,
         /// When the resets stop, since the run began.
-        #[serde(with = "seconds")]
+        #[serde(with = "seconds", rename = "until_seconds")]
         until: Duration,
     },
 }
@@ -133,19 +137,19 @@ pub enum Action {
 #[serde(deny_unknown_fields)]
 pub struct Timing {
     /// How often a node dials the members it is not connected to.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "dial_interval_seconds")]
     pub dial_interval: Duration,
     /// First wait before redialing a member after a failure.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "dial_backoff_initial_seconds")]
     pub dial_backoff_initial: Duration,
     /// Longest wait before redialing a member.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "dial_backoff_max_seconds")]
     pub dial_backoff_max: Duration,
     /// How often a connected peer is pinged.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "ping_interval_seconds")]
     pub ping_interval: Duration,
     /// How long a connection may stay silent before it is closed.
-    #[serde(with = "seconds")]
+    #[serde(with = "seconds", rename = "max_silence_seconds")]
     pub max_silence: Duration,
 }
 
@@ -380,15 +384,15 @@ impl Scenario {
             });
         }
         for (field, duration) in [
-            ("duration", self.duration),
-            ("sample_interval", self.sample_interval),
-            ("timing.dial_interval", self.timing.dial_interval),
+            ("duration_seconds", self.duration),
+            ("sample_interval_seconds", self.sample_interval),
+            ("timing.dial_interval_seconds", self.timing.dial_interval),
             (
-                "timing.dial_backoff_initial",
+                "timing.dial_backoff_initial_seconds",
                 self.timing.dial_backoff_initial,
             ),
-            ("timing.ping_interval", self.timing.ping_interval),
-            ("timing.max_silence", self.timing.max_silence),
+            ("timing.ping_interval_seconds", self.timing.ping_interval),
+            ("timing.max_silence_seconds", self.timing.max_silence),
         ] {
             if duration.is_zero() {
                 return Err(ScenarioError::ZeroDuration { field });
@@ -397,7 +401,7 @@ impl Scenario {
         if let Some(consensus) = &self.consensus {
             if consensus.leader_timeout.is_zero() || consensus.timeout_retry.is_zero() {
                 return Err(ScenarioError::InvalidConsensus {
-                    reason: "leader_timeout and timeout_retry must be longer than zero",
+                    reason: "leader_timeout_seconds and timeout_retry_seconds must be longer than zero",
                 });
             }
             if crate::consensus::CHANNELS.contains(&self.workload.channel) {
@@ -707,14 +711,16 @@ mod tests {
         };
         assert_eq!(
             scenario.validate(),
-            Err(ScenarioError::ZeroDuration { field: "duration" })
+            Err(ScenarioError::ZeroDuration {
+                field: "duration_seconds"
+            })
         );
         let mut scenario = Scenario::default();
         scenario.timing.dial_interval = Duration::ZERO;
         assert_eq!(
             scenario.validate(),
             Err(ScenarioError::ZeroDuration {
-                field: "timing.dial_interval"
+                field: "timing.dial_interval_seconds"
             })
         );
     }
@@ -839,16 +845,57 @@ mod tests {
     fn scenarios_round_trip_through_json_with_durations_in_seconds() {
         let scenario = Scenario::default();
         let json = serde_json::to_string_pretty(&scenario).unwrap();
-        assert!(json.contains("\"duration\": 60.0"), "{json}");
+        // Every duration names its unit.
+        assert!(json.contains("\"duration_seconds\": 60.0"), "{json}");
+        assert!(json.contains("\"latency_seconds\":"), "{json}");
+        assert!(json.contains("\"at_seconds\":"), "{json}");
+        let value: serde_json::Value = serde_json::from_str(&json).unwrap();
+        let mut names = Vec::new();
+        collect_names(&value, &mut names);
+        for name in names {
+            assert!(
+                ![
+                    "duration", "latency", "jitter", "at", "until", "start", "stop"
+                ]
+                .contains(&name.as_str()),
+                "`{name}` without its unit in {json}"
+            );
+        }
         assert!(json.contains("\"kind\": \"partition\""), "{json}");
         let back: Scenario = serde_json::from_str(&json).unwrap();
         assert_eq!(back, scenario);
     }
 
+    /// Every object key anywhere in `value`.
+    fn collect_names(value: &serde_json::Value, names: &mut Vec<String>) {
+        match value {
+            serde_json::Value::Object(map) => {
+                for (name, inner) in map {
+                    names.push(name.clone());
+                    collect_names(inner, names);
+                }
+            }
+            serde_json::Value::Array(items) => {
+                for item in items {
+                    collect_names(item, names);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn a_duration_without_its_unit_is_refused_by_name() {
+        let json = serde_json::to_string(&Scenario::default()).unwrap();
+        let bare = json.replace("\"latency_seconds\"", "\"latency\"");
+        let error = serde_json::from_str::<Scenario>(&bare).unwrap_err();
+        assert!(error.to_string().contains("latency"), "{error}");
+    }
+
     #[test]
     fn negative_durations_and_unknown_fields_in_json_are_refused() {
         let json = serde_json::to_string(&Scenario::default()).unwrap();
-        let negative = json.replace("\"duration\":60.0", "\"duration\":-1.0");
+        let negative = json.replace("\"duration_seconds\":60.0", "\"duration_seconds\":-1.0");
         assert_ne!(negative, json);
         let error = serde_json::from_str::<Scenario>(&negative).unwrap_err();
         assert!(error.to_string().contains("not a duration"), "{error}");
@@ -866,7 +913,7 @@ mod tests {
         assert_eq!(
             zero.validate(),
             Err(ScenarioError::InvalidConsensus {
-                reason: "leader_timeout and timeout_retry must be longer than zero"
+                reason: "leader_timeout_seconds and timeout_retry_seconds must be longer than zero"
             })
         );
         let mut order = base.clone();
@@ -894,7 +941,7 @@ mod tests {
     fn a_consensus_scenario_round_trips_through_json() {
         let scenario = Scenario::consensus(7, Duration::from_secs(30));
         let json = serde_json::to_string(&scenario).unwrap();
-        assert!(json.contains("\"leader_timeout\":1.0"), "{json}");
+        assert!(json.contains("\"leader_timeout_seconds\":1.0"), "{json}");
         assert_eq!(serde_json::from_str::<Scenario>(&json).unwrap(), scenario);
         assert!(
             !serde_json::to_string(&Scenario::default())

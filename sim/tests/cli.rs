@@ -176,7 +176,7 @@ fn the_consensus_workload_reports_finalization_and_fails_when_liveness_breaks() 
 
 #[test]
 fn a_mesh_that_never_forms_fails_the_run() {
-    // One-way latency of 50 s (a scenario file's `"latency": 50` is in seconds): no dial
+    // One-way latency of 50 s (`"latency_seconds": 50` in a scenario file): no dial
     // finishes within the run, and the run says so with exit status 1.
     let directory = std::env::temp_dir().join(format!("palisade-sim-mesh-{}", std::process::id()));
     std::fs::create_dir_all(&directory).unwrap();
@@ -189,7 +189,7 @@ fn a_mesh_that_never_forms_fails_the_run() {
         "--no-faults",
     ]);
     let mut scenario: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
-    scenario["latency"] = serde_json::json!(50.0);
+    scenario["latency_seconds"] = serde_json::json!(50.0);
     let path = directory.join("slow.json");
     std::fs::write(&path, scenario.to_string()).unwrap();
     let output = simulate(&["--scenario", path.to_str().unwrap(), "--quiet"]);

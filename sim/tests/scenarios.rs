@@ -98,6 +98,9 @@ fn assert_invariants(report: &Report) {
     for reason in ["rate_limited_outbound", "queue_full", "backlog_full"] {
         assert_eq!(messages.not_delivered[reason], 0, "{reason} in {context}");
     }
+    for pairs in &report.connected_pairs {
+        assert!(pairs.connected <= pairs.possible, "{pairs:?} in {context}");
+    }
     let mesh = &report.mesh;
     assert!(mesh.full_at_end, "{context}");
     let restored = mesh.restored_after_seconds.expect("restored");
@@ -153,6 +156,38 @@ fn the_standard_scenario_keeps_its_invariants_at_a_larger_size() {
     assert_eq!(during.connected, 2 * 66, "{:?}", report.connected_pairs);
     assert!(report.network.connections_reset >= 144);
     assert!(report.handshakes["inbound failed rejected_by_bouncer"] > 0);
+}
+
+#[test]
+fn a_crashed_member_is_never_counted_among_connected_pairs() {
+    let mut scenario = Scenario::standard(6, SECOND * 30);
+    scenario.outsiders = 0;
+    scenario.faults = vec![
+        Fault {
+            at: SECOND * 10,
+            action: Action::Crash { node: 2 },
+        },
+        Fault {
+            at: SECOND * 20,
+            action: Action::Restart { node: 2 },
+        },
+    ];
+    let report = run(&scenario, Options::seed(5)).unwrap().report;
+    assert_invariants(&report);
+    let at = |second| {
+        report
+            .connected_pairs
+            .iter()
+            .find(|pairs| pairs.at_seconds == second)
+            .unwrap_or_else(|| panic!("no sample at {second} s"))
+    };
+    // The moment it is down (its peers notice only when their connections go silent), the
+    // five others are a full mesh of 10 pairs, and nothing more is counted.
+    for second in 11..20 {
+        let pairs = at(second);
+        assert_eq!((pairs.connected, pairs.possible), (10, 10), "{pairs:?}");
+    }
+    assert_eq!(at(29).connected, 15);
 }
 
 #[test]

@@ -4,7 +4,8 @@
 //! With no arguments it runs [`Scenario::default`]: 20 members and one outsider for 60
 //! simulated seconds through a partition, a crash and random connection resets. Flags change
 //! the size, the links, the workload and the faults; `--scenario FILE` reads a whole
-//! scenario as JSON (`--print-scenario` shows the format). The same seed and scenario give
+//! scenario as JSON (`--print-scenario` shows the format; every duration in it is in seconds
+//! and its name ends in `_seconds`). The same seed and scenario give
 //! the same run and the same digest.
 
 use clap::Parser;

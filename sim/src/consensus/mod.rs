@@ -57,13 +57,16 @@ const QUOTA_PER_SECOND: u32 = 1024;
 #[serde(deny_unknown_fields)]
 pub struct Settings {
     /// How long a member waits for the leader's proposal before voting to skip the view.
-    #[serde(with = "crate::scenario::seconds")]
+    #[serde(with = "crate::scenario::seconds", rename = "leader_timeout_seconds")]
     pub leader_timeout: Duration,
     /// How long a member waits for a notarization to certify before voting to skip.
-    #[serde(with = "crate::scenario::seconds")]
+    #[serde(
+        with = "crate::scenario::seconds",
+        rename = "certification_timeout_seconds"
+    )]
     pub certification_timeout: Duration,
     /// How often a member repeats its skip vote while a view is stuck.
-    #[serde(with = "crate::scenario::seconds")]
+    #[serde(with = "crate::scenario::seconds", rename = "timeout_retry_seconds")]
     pub timeout_retry: Duration,
 }
 
