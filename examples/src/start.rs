@@ -53,7 +53,9 @@ pub fn stdin_lines() -> mpsc::Receiver<String> {
 /// task that waits on the runtime's stop signal, palisade-p2p's network among them, gets up
 /// to [`STOP_TIMEOUT`] to finish (the network sends each peer its authenticated close).
 /// A second signal while stopping ends the process at once, with the usual exit status.
-pub fn stop_on_signals(context: &tokio::Context, program: &'static str) {
+/// Returns once the signals are watched.
+pub async fn stop_on_signals(context: &tokio::Context, program: &'static str) {
+    let (watching, watched) = futures::channel::oneshot::channel();
     context.child("signals").spawn(move |context| async move {
         use ::tokio::signal::unix::{SignalKind, signal};
         let (Ok(mut interrupt), Ok(mut terminate)) = (
@@ -63,6 +65,7 @@ pub fn stop_on_signals(context: &tokio::Context, program: &'static str) {
             tracing::warn!("cannot watch for SIGINT and SIGTERM: stopping will not be graceful");
             return;
         };
+        let _ = watching.send(());
         let name = ::tokio::select! {
             _ = interrupt.recv() => "SIGINT",
             _ = terminate.recv() => "SIGTERM",
@@ -74,6 +77,7 @@ pub fn stop_on_signals(context: &tokio::Context, program: &'static str) {
             tracing::warn!("{program}: some tasks had not finished after {STOP_TIMEOUT:?}");
         }
     });
+    let _ = watched.await;
 }
 
 /// Logs through `tracing` to standard error, in colour only on a terminal. `RUST_LOG`

@@ -76,12 +76,6 @@ fn main() -> ExitCode {
         }],
         storage: None,
     };
-    println!(
-        "{} here, on 127.0.0.1:{} (ports {}-{last_port}); type a line and press enter",
-        PEOPLE[me],
-        address(me).port(),
-        cli.base_port
-    );
     let names: Vec<(ed25519::PublicKey, &str)> = PEOPLE
         .iter()
         .enumerate()
@@ -98,9 +92,17 @@ fn main() -> ExitCode {
     };
     let input = start::stdin_lines();
     let runtime = tokio::Config::new().with_worker_threads(1);
-    let result = start::on_tokio("chat", runtime, |context| {
-        start::stop_on_signals(&context, "chat");
-        node::run(context, config, key(me), input, print)
+    let greeting = format!(
+        "{} here, on 127.0.0.1:{} (ports {}-{last_port}); type a line and press enter",
+        PEOPLE[me],
+        address(me).port(),
+        cli.base_port
+    );
+    let result = start::on_tokio("chat", runtime, |context| async move {
+        start::stop_on_signals(&context, "chat").await;
+        // Greeted once Ctrl-C is a graceful stop.
+        println!("{greeting}");
+        node::run(context, config, key(me), input, print).await
     });
     if let Err(error) = result {
         eprintln!("chat: {error}");

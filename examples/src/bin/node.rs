@@ -70,9 +70,9 @@ fn run(path: &std::path::Path) -> ExitCode {
         let _ = writeln!(std::io::stdout().lock(), "{received}");
     };
     let runtime = tokio::Config::new().with_worker_threads(2);
-    let result = start::on_tokio("node", runtime, |context| {
-        start::stop_on_signals(&context, "node");
-        node::run(context, config, key, input, print)
+    let result = start::on_tokio("node", runtime, |context| async move {
+        start::stop_on_signals(&context, "node").await;
+        node::run(context, config, key, input, print).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

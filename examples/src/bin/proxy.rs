@@ -101,7 +101,7 @@ fn main() -> ExitCode {
                 namespace: namespace.into_bytes(),
             };
             start::on_tokio("proxy", runtime, |context| async move {
-                start::stop_on_signals(&context, "proxy");
+                start::stop_on_signals(&context, "proxy").await;
                 let (ready, bound) = oneshot::channel();
                 let serving = proxy::client(context, settings, ready);
                 announce("proxy client", serving, bound).await
@@ -133,7 +133,7 @@ fn main() -> ExitCode {
                 namespace: namespace.into_bytes(),
             };
             start::on_tokio("proxy", runtime, |context| async move {
-                start::stop_on_signals(&context, "proxy");
+                start::stop_on_signals(&context, "proxy").await;
                 let (ready, bound) = oneshot::channel();
                 let serving = proxy::server(context, settings, ready);
                 announce("proxy server", serving, bound).await

@@ -62,9 +62,9 @@ fn main() -> ExitCode {
     let runtime = tokio::Config::new()
         .with_worker_threads(2)
         .with_storage_directory(&storage);
-    let result = tokio::Runner::new(runtime).start(|context| {
-        start::stop_on_signals(&context, "validator");
-        validator::run(context, config, key, print)
+    let result = tokio::Runner::new(runtime).start(|context| async move {
+        start::stop_on_signals(&context, "validator").await;
+        validator::run(context, config, key, print).await
     });
     match result {
         Ok(()) => ExitCode::SUCCESS,

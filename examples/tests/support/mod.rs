@@ -3,6 +3,8 @@
 
 #![allow(dead_code, unreachable_pub)]
 
+pub mod readme;
+
 use std::{
     io::{BufRead as _, BufReader},
     net::TcpListener,
@@ -53,8 +55,19 @@ impl Running {
 
     /// As [`Self::start`], with `env` added to the environment.
     pub fn start_with(program: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> Self {
+        Self::start_in(program, args, env, &std::env::current_dir().unwrap())
+    }
+
+    /// As [`Self::start_with`], in the working folder `dir`.
+    pub fn start_in(
+        program: &str,
+        args: &[&str],
+        env: &[(&str, &std::path::Path)],
+        dir: &std::path::Path,
+    ) -> Self {
         let mut child = Command::new(program)
             .args(args)
+            .current_dir(dir)
             .envs(env.iter().map(|(name, value)| (*name, *value)))
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
