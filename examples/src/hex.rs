@@ -1,4 +1,8 @@
 //! Lower-case hexadecimal, for keys in files and on the command line.
+//!
+//! Not `commonware_formatting::{hex, from_hex}`: a key file holds a secret, and those return a
+//! fresh `String` or `Option<Vec<u8>>` (no way to write into a buffer sized once and zeroized
+//! after), and `from_hex` cannot say which character of a configuration value is wrong.
 
 const DIGITS: &[u8; 16] = b"0123456789abcdef";
 

@@ -103,6 +103,18 @@ pub struct ClientSettings {
     pub namespace: Vec<u8>,
 }
 
+impl std::fmt::Debug for ClientSettings {
+    /// Everything but the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClientSettings")
+            .field("listen", &self.listen)
+            .field("server", &self.server)
+            .field("server_key", &self.server_key)
+            .field("namespace", &String::from_utf8_lossy(&self.namespace))
+            .finish_non_exhaustive()
+    }
+}
+
 /// The proxy server's settings.
 #[derive(Clone)]
 pub struct ServerSettings {
@@ -116,6 +128,18 @@ pub struct ServerSettings {
     pub allowed: BTreeSet<ed25519::PublicKey>,
     /// The namespace both proxies use.
     pub namespace: Vec<u8>,
+}
+
+impl std::fmt::Debug for ServerSettings {
+    /// Everything but the private key.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServerSettings")
+            .field("listen", &self.listen)
+            .field("backend", &self.backend)
+            .field("allowed", &self.allowed.len())
+            .field("namespace", &String::from_utf8_lossy(&self.namespace))
+            .finish_non_exhaustive()
+    }
 }
 
 /// Runs the proxy client: sends the bound address on `ready`, then serves until stopped.

@@ -7,8 +7,10 @@ use commonware_cryptography::Signer;
 use commonware_runtime::Quota;
 use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 
-/// Settings of one node.
+/// Settings of one node. Start from a preset ([`Config::recommended`], [`Config::local`])
+/// and change fields; more may be added in a minor release.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config<S: Signer> {
     /// Our static identity.
     pub signer: S,
@@ -52,6 +54,32 @@ pub struct Config<S: Signer> {
     /// Messages queued towards one peer per priority lane; sends beyond are dropped for that
     /// peer and counted.
     pub max_queued_messages: usize,
+}
+
+/// Shows every setting but the signer's secret (only its public key).
+impl<S: Signer> std::fmt::Debug for Config<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Config")
+            .field("public_key", &self.signer.public_key())
+            .field("namespace", &String::from_utf8_lossy(&self.namespace))
+            .field("listen", &self.listen)
+            .field("max_message_size", &self.max_message_size)
+            .field("synchrony_bound", &self.synchrony_bound)
+            .field("max_handshake_age", &self.max_handshake_age)
+            .field("handshake_timeout", &self.handshake_timeout)
+            .field("tracked_peer_sets", &self.tracked_peer_sets)
+            .field("block_duration", &self.block_duration)
+            .field("dial_interval", &self.dial_interval)
+            .field("dial_timeout", &self.dial_timeout)
+            .field("dial_backoff_initial", &self.dial_backoff_initial)
+            .field("dial_backoff_max", &self.dial_backoff_max)
+            .field("max_concurrent_handshakes", &self.max_concurrent_handshakes)
+            .field("handshakes_per_ip", &self.handshakes_per_ip)
+            .field("ping_interval", &self.ping_interval)
+            .field("max_silence", &self.max_silence)
+            .field("max_queued_messages", &self.max_queued_messages)
+            .finish()
+    }
 }
 
 impl<S: Signer> Config<S> {
@@ -113,14 +141,12 @@ impl<S: Signer> Config<S> {
 
     /// The stream settings this node uses for every connection.
     pub fn stream(&self) -> palisade_stream::Config<S> {
-        palisade_stream::Config {
-            signer: self.signer.clone(),
-            namespace: self.namespace.clone(),
-            max_message_size: self.max_message_size,
-            synchrony_bound: self.synchrony_bound,
-            max_handshake_age: self.max_handshake_age,
-            handshake_timeout: self.handshake_timeout,
-        }
+        let mut stream = palisade_stream::Config::recommended(self.signer.clone(), &self.namespace);
+        stream.max_message_size = self.max_message_size;
+        stream.synchrony_bound = self.synchrony_bound;
+        stream.max_handshake_age = self.max_handshake_age;
+        stream.handshake_timeout = self.handshake_timeout;
+        stream
     }
 }
 
@@ -145,5 +171,17 @@ mod tests {
             );
             assert!(config.tracked_peer_sets > 0 && config.max_queued_messages > 0);
         }
+    }
+
+    #[test]
+    fn debug_shows_the_settings_and_never_the_secret() {
+        use commonware_codec::Encode as _;
+        let key = PrivateKey::from_seed(9);
+        let secret: String = key.encode().iter().map(|b| format!("{b:02x}")).collect();
+        let config = Config::recommended(key, b"app", SocketAddr::from(([127, 0, 0, 1], 3000)));
+        let shown = format!("{config:?} {:?}", config.stream());
+        assert!(shown.contains("max_queued_messages") && shown.contains("127.0.0.1:3000"));
+        assert!(!shown.contains(&secret), "{shown}");
+        assert!(!shown.contains(&secret[..16]), "{shown}");
     }
 }

@@ -136,6 +136,12 @@ pub use network::Network;
 pub use oracle::Oracle;
 pub use palisade_stream as stream;
 
+/// The crates whose types this API names (keys and signers, runtime traits and quotas,
+/// ordered sets and maps), re-exported so that a user needs no version of their own.
+pub use commonware_cryptography as cryptography;
+pub use commonware_runtime as runtime;
+pub use commonware_utils as utils;
+
 pub use commonware_actor::{Feedback, Unreliable};
 
 pub use commonware_p2p::{

@@ -98,6 +98,16 @@ pub struct Network<E: Context, S: Signer> {
     metrics: Metrics,
 }
 
+impl<E: Context, S: Signer> std::fmt::Debug for Network<E, S> {
+    /// The configuration (secret redacted) and the registered channels.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network")
+            .field("config", &self.config)
+            .field("channels", &self.channels.keys().collect::<Vec<_>>())
+            .finish_non_exhaustive()
+    }
+}
+
 impl<E: Context, S: Signer> Network<E, S> {
     /// Creates a node and the [`Oracle`] that tells it which peers it may talk to.
     pub fn new(context: E, config: Config<S>) -> (Self, Oracle<E, S::PublicKey>) {

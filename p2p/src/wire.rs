@@ -47,6 +47,7 @@ pub enum Message {
 
 /// Why bytes are not a valid message.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum DecodeError {
     /// The message has no bytes.
     #[error("empty message")]

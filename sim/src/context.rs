@@ -25,6 +25,15 @@ pub struct Context<E> {
     network: NodeNetwork<E>,
 }
 
+impl<E> std::fmt::Debug for Context<E> {
+    /// The node's network view (its address); the wrapped runtime context says nothing more.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Context")
+            .field("network", &self.network)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<E> Context<E> {
     /// `inner` with `network` as its network.
     pub fn new(inner: E, network: NodeNetwork<E>) -> Self {

@@ -65,6 +65,7 @@ impl Default for Config {
 
 /// A request the network cannot carry out.
 #[derive(Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum Error {
     /// No node has this address.
     #[error("no node has the address {0}")]
@@ -432,6 +433,12 @@ pub struct Network<E> {
     context: Runtime<E>,
 }
 
+impl<E> std::fmt::Debug for Network<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Network").finish_non_exhaustive()
+    }
+}
+
 impl<E> Clone for Network<E> {
     fn clone(&self) -> Self {
         Self {
@@ -619,6 +626,14 @@ pub struct NodeNetwork<E> {
     pub(crate) shared: Shared,
     pub(crate) context: Runtime<E>,
     pub(crate) ip: IpAddr,
+}
+
+impl<E> std::fmt::Debug for NodeNetwork<E> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeNetwork")
+            .field("ip", &self.ip)
+            .finish_non_exhaustive()
+    }
 }
 
 impl<E> Clone for NodeNetwork<E> {

@@ -75,6 +75,17 @@ pub struct Options {
     pub stack: Stack,
 }
 
+impl std::fmt::Debug for Options {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Options")
+            .field("seed", &self.seed)
+            .field("progress", &self.progress.is_some())
+            .field("progress_every", &self.progress_every)
+            .field("metrics_of", &self.metrics_of)
+            .finish_non_exhaustive()
+    }
+}
+
 impl Options {
     /// Seed `seed`, no progress, no metrics text.
     pub fn seed(seed: u64) -> Self {

@@ -249,6 +249,7 @@ impl Scenario {
 
 /// Why a scenario cannot run.
 #[derive(Clone, Debug, PartialEq, thiserror::Error)]
+#[non_exhaustive]
 pub enum ScenarioError {
     /// No members.
     #[error("a scenario needs at least one node")]

@@ -57,6 +57,12 @@ pub struct Sink {
     context: Box<dyn Draw>,
 }
 
+impl std::fmt::Debug for Sink {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Sink").finish_non_exhaustive()
+    }
+}
+
 /// The clock and randomness a sink or stream draws on, without the runtime's type.
 trait Draw: Send + Sync {
     fn now(&self) -> std::time::SystemTime;
@@ -145,6 +151,14 @@ pub struct Stream {
     /// Bytes that arrived and were not read yet.
     arrived: VecDeque<IoBuf>,
     arrived_bytes: usize,
+}
+
+impl std::fmt::Debug for Stream {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Stream")
+            .field("arrived_bytes", &self.arrived_bytes)
+            .finish_non_exhaustive()
+    }
 }
 
 impl Stream {
@@ -268,6 +282,14 @@ pub struct Listener {
     id: u64,
     address: SocketAddr,
     incoming: mpsc::UnboundedReceiver<Accepted>,
+}
+
+impl std::fmt::Debug for Listener {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Listener")
+            .field("address", &self.address)
+            .finish_non_exhaustive()
+    }
 }
 
 impl commonware_runtime::Listener for Listener {

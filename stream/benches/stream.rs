@@ -51,14 +51,12 @@ fn reference(signer: PrivateKey) -> Reference {
 }
 
 fn palisade_config(signer: PrivateKey) -> palisade_stream::Config<PrivateKey> {
-    palisade_stream::Config {
-        signer,
-        namespace: NAMESPACE.to_vec(),
-        max_message_size: MAX_MESSAGE,
-        synchrony_bound: SYNCHRONY,
-        max_handshake_age: AGE,
-        handshake_timeout: TIMEOUT,
-    }
+    let mut config = palisade_stream::Config::recommended(signer, NAMESPACE);
+    config.max_message_size = MAX_MESSAGE;
+    config.synchrony_bound = SYNCHRONY;
+    config.max_handshake_age = AGE;
+    config.handshake_timeout = TIMEOUT;
+    config
 }
 
 enum AnySender<O: Sink> {

@@ -11,8 +11,10 @@ pub const MAX_MESSAGE_SIZE_LIMIT: u32 = MAX_FRAME_BODY_BYTES - TAG_BYTES as u32;
 /// Settings of one side of a connection.
 ///
 /// Fields marked *must match* have to be equal on both peers or they will never connect
-/// (namespace) or will drop each other's messages (size limit).
+/// (namespace) or will drop each other's messages (size limit). Start from
+/// [`Config::recommended`] and change fields; more may be added in a minor release.
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Config<S: Signer> {
     /// Our static identity. Its public key is what peers name when they dial us.
     pub signer: S,

@@ -151,6 +151,11 @@ pub mod upgrader;
 #[cfg(test)]
 mod tests;
 
+/// The crates whose types this API names (signers and keys, sinks, streams, clocks),
+/// re-exported so that a user needs no version of their own.
+pub use commonware_cryptography as cryptography;
+pub use commonware_runtime as runtime;
+
 pub use config::{Config, MAX_MESSAGE_SIZE_LIMIT};
 pub use connection::{dial, listen};
 pub use error::Error;

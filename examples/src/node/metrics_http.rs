@@ -6,6 +6,11 @@
 //! at most [`MAX_REQUESTS`] at once (more are closed unanswered), so a slow or hostile client
 //! costs bounded memory and never holds up the node. The endpoint has no authentication:
 //! bind it to loopback or a monitoring network.
+//!
+//! Not `commonware_runtime::tokio::telemetry::init`'s server: that one panics in a task of its
+//! own when its address is taken (the node must exit with a message instead), bounds neither
+//! the number of connections nor how long a slow client may hold one, and runs only on tokio
+//! (this one runs on any commonware runtime).
 
 use commonware_runtime::{Clock, Listener as _, Metrics, Network, Sink as _, Spawner, Supervisor};
 use futures::{FutureExt as _, select_biased};

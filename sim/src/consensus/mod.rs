@@ -301,6 +301,21 @@ pub struct Validator<O> {
     pub observer: O,
 }
 
+impl<O> std::fmt::Debug for Validator<O> {
+    /// The public key, never the private one.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Validator")
+            .field(
+                "public_key",
+                &commonware_cryptography::Signer::public_key(&self.key),
+            )
+            .field("participants", &self.participants.len())
+            .field("settings", &self.settings)
+            .field("partition", &self.partition)
+            .finish_non_exhaustive()
+    }
+}
+
 /// The largest payload simplex sends among `participants` members: every channel of the
 /// network must carry it.
 pub fn max_message_bytes(participants: usize) -> usize {

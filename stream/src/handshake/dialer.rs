@@ -50,7 +50,17 @@ pub struct AwaitingReply<S: Signer> {
     _signer: std::marker::PhantomData<S>,
 }
 
+impl<S: Signer> std::fmt::Debug for AwaitingReply<S> {
+    /// The peer only: the ephemeral secret is never printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwaitingReply")
+            .field("peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
 /// A dialer whose handshake succeeded: its keys and the Confirmation still to send.
+#[derive(Debug)]
 pub struct Established {
     /// The traffic keys.
     pub keys: SessionKeys,

@@ -56,6 +56,14 @@ pub struct ClaimedHello<S: Signer> {
     hello: Vec<u8>,
 }
 
+impl<S: Signer> std::fmt::Debug for ClaimedHello<S> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ClaimedHello")
+            .field("claimed_peer", &self.peer)
+            .finish_non_exhaustive()
+    }
+}
+
 impl<S: Signer> ClaimedHello<S> {
     /// The identity the dialer claims. Not authenticated until [`respond`](Self::respond) succeeds.
     pub fn peer(&self) -> &S::PublicKey {
@@ -98,6 +106,14 @@ impl<S: Signer> ClaimedHello<S> {
 /// The listener after replying, waiting for the dialer's Confirmation.
 pub struct AwaitingConfirmation {
     schedule: KeySchedule,
+}
+
+impl std::fmt::Debug for AwaitingConfirmation {
+    /// Nothing of the key schedule is ever printed.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AwaitingConfirmation")
+            .finish_non_exhaustive()
+    }
 }
 
 impl AwaitingConfirmation {
