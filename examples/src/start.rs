@@ -52,7 +52,9 @@ pub fn stdin_lines() -> mpsc::Receiver<String> {
 /// Stops the runtime of `context` gracefully on the first SIGINT (Ctrl-C) or SIGTERM: every
 /// task that waits on the runtime's stop signal, palisade-p2p's network among them, gets up
 /// to [`STOP_TIMEOUT`] to finish (the network sends each peer its authenticated close).
-/// A second signal while stopping ends the process at once, with the usual exit status.
+/// A second signal while stopping ends the process at once, with the status the signal's
+/// default action gives (130 for SIGINT, 143 for SIGTERM); a stop that takes longer than
+/// [`STOP_TIMEOUT`] ends it with status 1.
 /// Returns once the signals are watched.
 pub async fn stop_on_signals(context: &tokio::Context, program: &'static str) {
     let (watching, watched) = futures::channel::oneshot::channel();
@@ -71,11 +73,21 @@ pub async fn stop_on_signals(context: &tokio::Context, program: &'static str) {
             _ = terminate.recv() => "SIGTERM",
         };
         tracing::info!(signal = name, "{program} stopping");
-        // Later signals get the default action again: a second Ctrl-C ends the process.
-        drop((interrupt, terminate));
-        if context.stop(0, Some(STOP_TIMEOUT)).await.is_err() {
-            tracing::warn!("{program}: some tasks had not finished after {STOP_TIMEOUT:?}");
-        }
+        // Once a handler is installed the default action never comes back, so a second
+        // signal is answered here: it ends the process at once, as it would have.
+        let stopping = context.stop(0, Some(STOP_TIMEOUT));
+        let code = ::tokio::select! {
+            stopped = stopping => match stopped {
+                Ok(()) => return,
+                Err(_) => {
+                    tracing::warn!("{program}: tasks still running {STOP_TIMEOUT:?} after the stop; exiting");
+                    1
+                }
+            },
+            _ = interrupt.recv() => 128 + 2,
+            _ = terminate.recv() => 128 + 15,
+        };
+        std::process::exit(code);
     });
     let _ = watched.await;
 }

@@ -2,9 +2,11 @@
 //!
 //! A channel is a `u64` the application registers once, with a rate quota per peer (applied to
 //! what we send to each peer and to what each peer sends us) and a backlog: the number of
-//! received messages that may wait for the application. Nothing is dropped silently: a full
-//! backlog, a full queue towards a peer, or a quota overrun drops the message and counts it in
-//! the `messages` metric with its fate.
+//! received messages that may wait for the application (and, from the configuration, how many
+//! bytes). Nothing is dropped silently: a full backlog or a full queue towards a peer (in
+//! messages or in bytes), a send over quota, or a message that arrives far over its peer's
+//! quota (one a little over is held until the quota admits it) drops the message and counts it
+//! in the `messages` metric with its fate.
 //!
 //! [`Sender`] is commonware-p2p's [`LimitedSender`]: [`check`](LimitedSender::check) resolves
 //! the recipients among the connected peers and takes one unit of each one's quota, and
@@ -13,6 +15,7 @@
 //! [`Receiver`](commonware_p2p::Receiver).
 
 use crate::{
+    budget::ByteBudget,
     directory::{SharedDirectory, lock},
     metrics::{Fate, Metrics},
     wire,
@@ -48,6 +51,9 @@ pub(crate) struct Inbound<P: PublicKey, C: Clock> {
     /// reconnects does not get a fresh burst.
     pub(crate) quota: KeyedRateLimiter<P, C>,
     pub(crate) backlog: mpsc::Sender<(P, IoBuf)>,
+    /// Bytes waiting in the backlog, bounded by `max_backlog_bytes`; the receiver releases
+    /// what the application takes.
+    pub(crate) backlog_bytes: Arc<ByteBudget>,
 }
 
 /// Every registered channel, by number.
@@ -244,6 +250,14 @@ impl<P: PublicKey, C: Clock> CheckedSender for Checked<'_, P, C> {
             let Some(lanes) = directory.lanes_mut(peer) else {
                 continue;
             };
+            // Bytes first: a queue over its byte bound refuses like a queue over its count.
+            if !lanes.bytes.try_reserve(message.len()) {
+                full += 1;
+                self.sender
+                    .metrics
+                    .message(channel, Fate::QueueFull, message.len());
+                continue;
+            }
             let lane = if priority {
                 &mut lanes.high
             } else {
@@ -251,14 +265,16 @@ impl<P: PublicKey, C: Clock> CheckedSender for Checked<'_, P, C> {
             };
             match lane.try_send((channel, message.clone())) {
                 Ok(()) => queued += 1,
-                Err(error) if error.is_full() => {
-                    full += 1;
-                    self.sender
-                        .metrics
-                        .message(channel, Fate::QueueFull, message.len());
+                Err(error) => {
+                    lanes.bytes.release(message.len());
+                    // Otherwise the connection is ending; it is no longer a recipient.
+                    if error.is_full() {
+                        full += 1;
+                        self.sender
+                            .metrics
+                            .message(channel, Fate::QueueFull, message.len());
+                    }
                 }
-                // The connection is ending; it is no longer a recipient.
-                Err(_) => {}
             }
         }
         if queued == 0 && full > 0 {
@@ -273,6 +289,7 @@ impl<P: PublicKey, C: Clock> CheckedSender for Checked<'_, P, C> {
 pub struct Receiver<P> {
     messages: mpsc::Receiver<(P, IoBuf)>,
     capacity: NonZeroUsize,
+    bytes: Arc<ByteBudget>,
 }
 
 impl<P> fmt::Debug for Receiver<P> {
@@ -284,8 +301,21 @@ impl<P> fmt::Debug for Receiver<P> {
 }
 
 impl<P> Receiver<P> {
-    pub(crate) fn new(messages: mpsc::Receiver<(P, IoBuf)>, capacity: NonZeroUsize) -> Self {
-        Self { messages, capacity }
+    pub(crate) fn new(
+        messages: mpsc::Receiver<(P, IoBuf)>,
+        capacity: NonZeroUsize,
+        bytes: Arc<ByteBudget>,
+    ) -> Self {
+        Self {
+            messages,
+            capacity,
+            bytes,
+        }
+    }
+
+    /// Bytes of payload waiting in the channel's backlog now.
+    pub fn backlog_bytes(&self) -> usize {
+        self.bytes.held()
     }
 }
 
@@ -301,7 +331,9 @@ impl<P: PublicKey> commonware_p2p::Receiver for Receiver<P> {
     /// # Cancel safety
     /// Cancel safe: a message is only taken when this returns it.
     async fn recv(&mut self) -> Result<Message<P>, Error> {
-        self.messages.next().await.ok_or(Error::NetworkClosed)
+        let (peer, message) = self.messages.next().await.ok_or(Error::NetworkClosed)?;
+        self.bytes.release(message.len());
+        Ok((peer, message))
     }
 
     /// The channel's backlog: how many received messages may wait before arrivals are dropped

@@ -54,6 +54,14 @@ pub struct Config<S: Signer> {
     /// Messages queued towards one peer per priority lane; sends beyond are dropped for that
     /// peer and counted.
     pub max_queued_messages: usize,
+    /// Bytes of payload queued towards one peer, both lanes together; a send that does not fit
+    /// is dropped for that peer and counted as `dropped_full` (an empty queue always takes one
+    /// message, whatever its size).
+    pub max_queued_bytes: usize,
+    /// Bytes of payload a channel's backlog holds for the application, from all peers
+    /// together; a message that does not fit is dropped and counted as `dropped_full` (an
+    /// empty backlog always takes one).
+    pub max_backlog_bytes: usize,
 }
 
 /// Shows every setting but the signer's secret (only its public key).
@@ -78,6 +86,8 @@ impl<S: Signer> std::fmt::Debug for Config<S> {
             .field("ping_interval", &self.ping_interval)
             .field("max_silence", &self.max_silence)
             .field("max_queued_messages", &self.max_queued_messages)
+            .field("max_queued_bytes", &self.max_queued_bytes)
+            .field("max_backlog_bytes", &self.max_backlog_bytes)
             .finish()
     }
 }
@@ -96,7 +106,12 @@ impl<S: Signer> Config<S> {
     ///   for a validator set reconnecting at once, little for a flood.
     /// - `ping_interval` 5 s, `max_silence` 30 s: a dead peer is noticed within half a minute,
     ///   well inside the tokio runtime's 60 s bound on one read.
-    /// - `max_queued_messages`: 4096 per lane.
+    /// - `max_queued_messages`: 4096 per lane; `max_queued_bytes`: 16 MiB per peer, four
+    ///   messages of the largest size or thousands of votes, while a peer that stops reading
+    ///   costs at most that much (a thousand such peers, 16 GB, is the worst case to plan for:
+    ///   lower it for large sets of big messages).
+    /// - `max_backlog_bytes`: 64 MiB per channel: sixteen of the largest messages waiting for
+    ///   an application that reads slower than its peers send.
     pub fn recommended(signer: S, namespace: &[u8], listen: SocketAddr) -> Self {
         Self {
             signer,
@@ -118,6 +133,8 @@ impl<S: Signer> Config<S> {
             ping_interval: Duration::from_secs(5),
             max_silence: Duration::from_secs(30),
             max_queued_messages: 4096,
+            max_queued_bytes: 16 * 1024 * 1024,
+            max_backlog_bytes: 64 * 1024 * 1024,
         }
     }
 

@@ -100,24 +100,25 @@ async fn dial<E: Context, S: Signer>(
     // task then holds only the step it is in, not room for the largest of them, which is
     // most of a connection's memory in a large network.
     // Each address in turn (a name may resolve to an IPv6 and an IPv4 address of which only
-    // one listens), all within one dial timeout.
-    let connected = {
-        let connecting = Box::pin(async {
-            for address in addresses {
-                if let Ok(connection) = context.dial(address).await {
-                    return Some((address, connection));
-                }
+    // one listens), each with an equal share of the dial timeout, so an address that drops
+    // every packet cannot use up the time of the others.
+    let share = shared.config.dial_timeout / addresses.len().max(1) as u32;
+    let connected = Box::pin(async {
+        for address in addresses {
+            let connecting = context.dial(address).fuse();
+            let timeout = context.sleep(share).fuse();
+            futures::pin_mut!(connecting, timeout);
+            let attempt = select_biased! {
+                result = connecting => result.ok(),
+                _ = timeout => None,
+            };
+            if let Some(connection) = attempt {
+                return Some((address, connection));
             }
-            None
-        })
-        .fuse();
-        let timeout = context.sleep(shared.config.dial_timeout).fuse();
-        futures::pin_mut!(connecting, timeout);
-        select_biased! {
-            result = connecting => result,
-            _ = timeout => None,
         }
-    };
+        None
+    })
+    .await;
     let Some((address, (sink, stream))) = connected else {
         shared.metrics.dial("connect_failed");
         let (failures, retry) =
@@ -138,7 +139,7 @@ async fn dial<E: Context, S: Signer>(
         Err(error) => {
             shared.metrics.dial("handshake_failed");
             shared.metrics.handshake("outbound", error.reason());
-            events::handshake_failed(&error);
+            events::handshake_failed(&shared.warnings, context.current(), &error);
             let (failures, retry) =
                 lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
             events::dial_failed("handshake_failed", failures, retry);

@@ -6,6 +6,7 @@
 //! is plain synchronous logic, tested here without a runtime.
 
 use crate::{
+    budget::ByteBudget,
     dial_schedule::DialSchedule,
     duplicate,
     tracker::{Book, Changes, Entry, PeerSet, StaleIndex},
@@ -33,6 +34,8 @@ pub(crate) type Outbound = (u64, commonware_runtime::IoBuf);
 pub(crate) struct Lanes {
     pub(crate) high: mpsc::Sender<Outbound>,
     pub(crate) low: mpsc::Sender<Outbound>,
+    /// Bytes queued in both lanes together, bounded by `max_queued_bytes`.
+    pub(crate) bytes: Arc<ByteBudget>,
 }
 
 /// The receiving ends a new connection's peer actor works from.
@@ -40,6 +43,8 @@ pub(crate) struct Registration {
     pub(crate) id: u64,
     pub(crate) high: mpsc::Receiver<Outbound>,
     pub(crate) low: mpsc::Receiver<Outbound>,
+    /// The lanes' byte budget: the writer releases what it takes.
+    pub(crate) bytes: Arc<ByteBudget>,
     /// Fires (is dropped) when the directory ends the connection.
     pub(crate) stop: oneshot::Receiver<()>,
     /// Held for as long as the connection's task runs: a stopping network waits until every
@@ -77,6 +82,8 @@ pub(crate) struct Directory<P: PublicKey> {
     dialing: BTreeSet<P>,
     next_id: u64,
     lane_capacity: usize,
+    /// Bytes both lanes towards one peer may hold together.
+    lane_bytes: usize,
     /// The `connected_peers` gauge, kept equal to the number of registered connections.
     connected_gauge: Gauge,
     /// When each allowed, unconnected peer was first found missing.
@@ -107,7 +114,7 @@ impl<P: PublicKey> Directory<P> {
         tracked_sets: usize,
         backoff_initial: Duration,
         backoff_max: Duration,
-        lane_capacity: usize,
+        (lane_capacity, lane_bytes): (usize, usize),
         connected_gauge: Gauge,
         dial_grace: Duration,
     ) -> Self {
@@ -119,6 +126,7 @@ impl<P: PublicKey> Directory<P> {
             dialing: BTreeSet::new(),
             next_id: 0,
             lane_capacity: lane_capacity.max(1),
+            lane_bytes,
             connected_gauge,
             missing_since: BTreeMap::new(),
             dial_grace,
@@ -274,6 +282,10 @@ impl<P: PublicKey> Directory<P> {
     /// dial grace period. Two peers rarely dial each other at once, so messages are rarely
     /// sent on a connection the duplicate rule then closes.
     pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, Ingress)> {
+        // A stopping network dials nobody (its connections are closing).
+        if self.closed {
+            return Vec::new();
+        }
         let dialable = self.book.dialable(now);
         self.missing_since.retain(|peer, _| dialable.contains(peer));
         let book = &self.book;
@@ -340,6 +352,7 @@ impl<P: PublicKey> Directory<P> {
         let (high_tx, high) = mpsc::channel(self.lane_capacity);
         let (low_tx, low) = mpsc::channel(self.lane_capacity);
         let (stop_tx, stop) = oneshot::channel();
+        let bytes = Arc::new(ByteBudget::new(self.lane_bytes));
         let id = self.next_id;
         self.next_id += 1;
         let connection = Connection {
@@ -349,6 +362,7 @@ impl<P: PublicKey> Directory<P> {
             lanes: Lanes {
                 high: high_tx,
                 low: low_tx,
+                bytes: bytes.clone(),
             },
             _stop: stop_tx,
         };
@@ -359,6 +373,7 @@ impl<P: PublicKey> Directory<P> {
             id,
             high,
             low,
+            bytes,
             stop,
             live: self.live.clone(),
         })
@@ -451,7 +466,7 @@ mod tests {
             3,
             Duration::from_secs(1),
             Duration::from_secs(8),
-            16,
+            (16, 1 << 20),
             Gauge::default(),
             Duration::ZERO,
         )
@@ -495,6 +510,22 @@ mod tests {
             "the peer left every set"
         );
         assert_eq!(directory.connected_count(), 0);
+    }
+
+    #[test]
+    fn a_closed_directory_dials_nobody_and_registers_nothing() {
+        let mut directory = directory(1);
+        track(&mut directory, 1, vec![(key(2), addr(2))]);
+        let mut registration = directory.register(key(2), true, UNIX_EPOCH).unwrap();
+        directory.close();
+        assert!(registration.stop.try_recv().is_err(), "told to stop");
+        // Its peer is missing now, but a stopping network does not dial it again.
+        let later = UNIX_EPOCH + Duration::from_secs(3600);
+        assert!(directory.take_dials(later).is_empty());
+        assert_eq!(
+            directory.register(key(2), false, later).err(),
+            Some(Refusal::NotAllowed)
+        );
     }
 
     #[test]

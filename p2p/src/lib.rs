@@ -26,10 +26,13 @@
 //!   signature is checked.
 //! - **Channels.** A quota per peer in each direction and a bounded backlog per channel.
 //!   Outbound, a send over quota leaves that peer out (`LimitedSender::check` says when to
-//!   retry). Inbound, a message over the peer's quota is not dropped: the connection's reader
-//!   waits until the quota admits it, so the sender is slowed by transport backpressure (as
-//!   commonware-p2p does) and an honest sender that pays its quota never loses a message to
-//!   timing jitter. Anything dropped is counted (see *Metrics*). An unknown channel, a malformed message or an
+//!   retry). Inbound, a message over the peer's quota is held until the quota admits it, up
+//!   to 1 s: the connection's reader waits, so the sender is slowed by transport backpressure
+//!   (as commonware-p2p does), and an honest sender that pays its quota never loses a
+//!   message to timing jitter. Meanwhile that peer's other channels wait too: only a peer
+//!   that ignores the quota (palisade's and commonware's senders check it before sending)
+//!   delays itself this way. A message that would wait longer is dropped. Anything dropped is
+//!   counted (see *Metrics*). An unknown channel, a malformed message or an
 //!   oversized record ends the connection. Pings measure round trips; a connection silent for
 //!   `max_silence` is closed. A connection that ends cleanly sends the stream's authenticated
 //!   close.
@@ -38,18 +41,33 @@
 //!
 //! Everything [`palisade_stream`] provides, plus: peers outside the tracked sets or blocked
 //! never complete a handshake and cost no signature check; per-IP and concurrency limits
-//! bound handshake work; every queue is bounded (per peer and lane, per channel backlog).
-//! Not provided: protection against a tracked peer that uses its own quota to the full, or
-//! against many IP addresses (the per-IP limit is per address).
+//! bound handshake work; every queue is bounded in messages and in bytes (per peer, per
+//! channel backlog). Not provided: protection against a tracked peer that uses its own quota
+//! to the full, or against many IP addresses (the per-IP limit is per address).
+//!
+//! # Memory
+//!
+//! What a node holds, at most, in payload bytes (`M` is `max_message_size`; a bounded queue
+//! always takes one message when empty, hence the `max`):
+//!
+//! - **per connected peer**: `max(max_queued_bytes, M)` queued towards it, plus the batch
+//!   being written (at most 128 KiB plus one message), plus the one message its reader holds
+//!   (at most `M`, also while it waits for the peer's quota). With `recommended`, 16 MiB +
+//!   4 MiB + 4 MiB + 128 KiB: about 24 MiB for a peer that sends and receives the largest
+//!   messages as fast as it may and never reads; an idle connection holds none of it.
+//! - **per channel**: `max(max_backlog_bytes, M)` waiting for the application, from all
+//!   peers together (64 MiB with `recommended`).
+//! - The stream below adds its frame buffers per connection (see [`palisade_stream`]).
 //!
 //! # Metrics
 //!
 //! Registered on the context given to [`Network::new`]: `connected_peers`;
 //! `handshakes{direction,outcome,reason}`; `dials{outcome}`;
-//! `messages{channel,direction,fate}` with fates `sent`, `received`, `rate_limited`,
+//! `messages{channel,direction,fate}` with fates `sent`, `received`, `rate_limited`, `delayed`,
 //! `dropped_full`, `dropped_disconnected`, `unknown_channel` and direction `outbound` (what this
-//! node sends) or `inbound` (what it receives; inbound `rate_limited` counts messages that
-//! had to wait for the peer's quota, which are then received or dropped as counted); `bytes{channel,direction,fate}`; `rtt_seconds`;
+//! node sends) or `inbound` (what it receives), and inbound `delayed` for messages that
+//! waited for the peer's quota before going on (they are counted again as received or
+//! dropped); `bytes{channel,direction,fate}`; `rtt_seconds`;
 //! `connections_closed{reason}` (`stopped` by this node, or the failure: `silence`,
 //! `malformed`, `unknown_channel`, or the stream's error reason such as `message_too_large`).
 //! `sent` means handed to the stream: a connection cut afterwards can still lose it on the
@@ -112,6 +130,7 @@
 //! });
 //! ```
 
+mod budget;
 pub mod channels;
 mod config;
 mod context;

@@ -46,6 +46,10 @@ pub(crate) async fn run<E: Context, S: Signer>(
             context.sleep(ACCEPT_RETRY).await;
             continue;
         };
+        // A stopping network takes no new connection while its own ones close.
+        if lock(&shared.directory).is_closed() {
+            continue;
+        }
         // Forget addresses whose rate state has fully replenished, so the map stays small.
         let now = context.current();
         if now.duration_since(pruned).unwrap_or_default() >= PRUNE_INTERVAL {
@@ -93,7 +97,7 @@ pub(crate) async fn run<E: Context, S: Signer>(
                     Ok(halves) => halves,
                     Err(error) => {
                         shared.metrics.handshake("inbound", error.reason());
-                        events::handshake_failed(&error);
+                        events::handshake_failed(&shared.warnings, context.current(), &error);
                         return;
                     }
                 };

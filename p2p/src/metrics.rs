@@ -33,8 +33,11 @@ pub(crate) enum Fate {
     BacklogFull,
     /// Over the channel's quota towards a peer.
     RateLimitedOutbound,
-    /// Over the channel's quota from a peer.
+    /// Over the channel's quota from a peer by more than the reader waits: dropped.
     RateLimitedInbound,
+    /// Over the channel's quota from a peer, and held until the quota admitted it (then
+    /// received or dropped, and counted as such too).
+    DelayedInbound,
     /// Arrived on a channel nobody registered (the connection ends).
     UnknownChannel,
     /// Queued towards a peer whose connection ended before it was written.
@@ -51,6 +54,7 @@ impl Fate {
             Self::RateLimitedOutbound | Self::RateLimitedInbound => "rate_limited",
             Self::UnknownChannel => "unknown_channel",
             Self::DroppedDisconnected => "dropped_disconnected",
+            Self::DelayedInbound => "delayed",
         }
     }
 
@@ -65,6 +69,7 @@ impl Fate {
             Self::Received
             | Self::BacklogFull
             | Self::RateLimitedInbound
+            | Self::DelayedInbound
             | Self::UnknownChannel => "inbound",
         }
     }

@@ -19,11 +19,13 @@
 
 use crate::{
     Config,
+    budget::ByteBudget,
     channels::{self, Inbound, InboundChannels},
     context::Context,
     dialer,
     directory::{Directory, Registration, SharedDirectory, lock},
     error::Error,
+    events::WarnThrottle,
     listener,
     metrics::Metrics,
     oracle::Oracle,
@@ -46,6 +48,7 @@ pub(crate) struct Shared<S: Signer, E: Context> {
     pub(crate) directory: SharedDirectory<S::PublicKey>,
     pub(crate) channels: InboundChannels<S::PublicKey, E>,
     pub(crate) metrics: Metrics,
+    pub(crate) warnings: Arc<WarnThrottle>,
 }
 
 impl<S: Signer, E: Context> Clone for Shared<S, E> {
@@ -55,6 +58,7 @@ impl<S: Signer, E: Context> Clone for Shared<S, E> {
             directory: self.directory.clone(),
             channels: self.channels.clone(),
             metrics: self.metrics.clone(),
+            warnings: self.warnings.clone(),
         }
     }
 }
@@ -117,7 +121,7 @@ impl<E: Context, S: Signer> Network<E, S> {
             config.tracked_peer_sets,
             config.dial_backoff_initial,
             config.dial_backoff_max,
-            config.max_queued_messages,
+            (config.max_queued_messages, config.max_queued_bytes),
             (*metrics.connected_peers).clone(),
             config.dial_interval.saturating_mul(DIAL_GRACE_INTERVALS),
         )));
@@ -154,11 +158,13 @@ impl<E: Context, S: Signer> Network<E, S> {
         let (backlog_tx, backlog_rx) = mpsc::channel(backlog - 1);
         let inbound =
             KeyedRateLimiter::hashmap_with_clock(quota, self.context.child("channel_quota"));
+        let backlog_bytes = Arc::new(ByteBudget::new(self.config.max_backlog_bytes));
         let previous = self.channels.insert(
             channel,
             Inbound {
                 quota: inbound,
                 backlog: backlog_tx,
+                backlog_bytes: backlog_bytes.clone(),
             },
         );
         assert!(previous.is_none(), "channel {channel} registered twice");
@@ -172,7 +178,10 @@ impl<E: Context, S: Signer> Network<E, S> {
             self.metrics.clone(),
         );
         let capacity = std::num::NonZeroUsize::new(backlog).expect("checked above");
-        (sender, channels::Receiver::new(backlog_rx, capacity))
+        (
+            sender,
+            channels::Receiver::new(backlog_rx, capacity, backlog_bytes),
+        )
     }
 
     /// Starts listening and dialing. Aborting the returned handle, or stopping the runtime,
@@ -187,6 +196,7 @@ impl<E: Context, S: Signer> Network<E, S> {
             directory: self.directory,
             channels: Arc::new(self.channels),
             metrics: self.metrics,
+            warnings: Arc::default(),
         };
         self.context
             .child("network")

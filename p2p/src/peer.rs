@@ -7,6 +7,7 @@
 //! anything malformed: an undecodable message or a channel nobody registered.
 
 use crate::{
+    budget::ByteBudget,
     channels::InboundChannels,
     context::Context,
     directory::{Outbound, Registration, SharedDirectory, lock},
@@ -33,6 +34,11 @@ const MAX_BATCH: usize = 256;
 /// Payload bytes after which a write takes no more messages: large enough to amortize the
 /// write, small enough that its buffer is reused by the allocator rather than mapped anew.
 const MAX_BATCH_BYTES: usize = 128 * 1024;
+
+/// Longest a reader holds a message from a peer for that peer's channel quota. Far beyond
+/// the timing jitter an honest, quota-paced sender shows; a message that would wait longer
+/// is dropped (and counted as `rate_limited`).
+const MAX_QUOTA_WAIT: Duration = Duration::from_secs(1);
 
 /// Bytes the reader routes before it lets other tasks run. A peer that keeps its connection
 /// full would otherwise keep the reader busy for as long as the stream has buffered data,
@@ -88,6 +94,7 @@ pub(crate) async fn run<E, P, O, I>(
         id,
         mut high,
         mut low,
+        bytes: queued_bytes,
         stop,
         // Dropped only when this task ends, after the authenticated close below.
         live: _live,
@@ -129,11 +136,11 @@ pub(crate) async fn run<E, P, O, I>(
                 None => break End::Failed("pong_queue_closed"),
             },
             message = high.next() => match message {
-                Some(message) => take_batch(message, &mut high, &mut low),
+                Some(message) => take_batch(message, &mut high, &mut low, &queued_bytes),
                 None => break End::Stopped,
             },
             message = low.next() => match message {
-                Some(message) => take_batch(message, &mut high, &mut low),
+                Some(message) => take_batch(message, &mut high, &mut low, &queued_bytes),
                 None => break End::Stopped,
             },
             _ = ping_due => {
@@ -181,6 +188,7 @@ pub(crate) async fn run<E, P, O, I>(
     high.close();
     low.close();
     while let Some((channel, payload)) = high.try_recv().ok().or_else(|| low.try_recv().ok()) {
+        queued_bytes.release(payload.len());
         metrics.message(channel, Fate::DroppedDisconnected, payload.len());
     }
     if matches!(end, End::Stopped) {
@@ -209,6 +217,7 @@ fn take_batch(
     first: Outbound,
     high: &mut mpsc::Receiver<Outbound>,
     low: &mut mpsc::Receiver<Outbound>,
+    queued_bytes: &ByteBudget,
 ) -> (Vec<IoBufs>, Vec<Outbound>) {
     let mut bytes = first.1.len();
     let mut batch = vec![first];
@@ -221,6 +230,8 @@ fn take_batch(
             None => break,
         }
     }
+    // Out of the queue: what the batch holds is the writer's now.
+    queued_bytes.release(bytes);
     let encoded = batch
         .iter()
         .map(|(channel, payload)| wire::encode_data(*channel, payload.clone()))
@@ -289,31 +300,54 @@ where
                     metrics.message(channel, Fate::UnknownChannel, payload.len());
                     return "unknown_channel";
                 };
-                // Over quota: wait until the quota admits it rather than drop it. An honest
-                // sender paced by its own quota can arrive a little early (its first messages
-                // were delayed more than the later ones), and must not lose anything for
-                // that; a flooding member only slows its own connection, as the stream is
-                // not read meanwhile and transport backpressure holds the rest.
+                // Over quota by a little: wait until the quota admits it rather than drop
+                // it. An honest sender paced by its own quota can arrive a little early (its
+                // first messages were delayed more than later ones) and must not lose
+                // anything for that; meanwhile this peer's stream is not read, so transport
+                // backpressure slows it. Over by more than `MAX_QUOTA_WAIT`: the peer ignores
+                // the quota, and the message is dropped.
                 if let Err(not_until) = inbound.quota.check_key(&peer) {
-                    metrics.message(channel, Fate::RateLimitedInbound, payload.len());
                     let mut free_at = not_until.earliest_possible();
-                    loop {
+                    let waited_from = context.current();
+                    let admitted = loop {
+                        let wait = free_at
+                            .duration_since(context.current())
+                            .unwrap_or_default();
+                        let waited = context
+                            .current()
+                            .duration_since(waited_from)
+                            .unwrap_or_default();
+                        if waited + wait > MAX_QUOTA_WAIT {
+                            break false;
+                        }
                         context.sleep_until(free_at).await;
                         match inbound.quota.check_key(&peer) {
-                            Ok(()) => break,
+                            Ok(()) => break true,
                             Err(not_until) => free_at = not_until.earliest_possible(),
                         }
+                    };
+                    if !admitted {
+                        metrics.message(channel, Fate::RateLimitedInbound, payload.len());
+                        continue;
                     }
+                    metrics.message(channel, Fate::DelayedInbound, payload.len());
                 }
                 let bytes = payload.len();
+                // A full backlog, in bytes or in messages (or an application that stopped
+                // reading), drops only this message; no other peer or channel waits.
+                if !inbound.backlog_bytes.try_reserve(bytes) {
+                    metrics.message(channel, Fate::BacklogFull, bytes);
+                    continue;
+                }
                 let backlog = backlogs
                     .entry(channel)
                     .or_insert_with(|| inbound.backlog.clone());
                 match backlog.try_send((peer.clone(), payload)) {
                     Ok(()) => metrics.message(channel, Fate::Received, bytes),
-                    // A full backlog (or an application that stopped reading) drops only this
-                    // message; no other peer or channel waits.
-                    Err(_) => metrics.message(channel, Fate::BacklogFull, bytes),
+                    Err(_) => {
+                        inbound.backlog_bytes.release(bytes);
+                        metrics.message(channel, Fate::BacklogFull, bytes);
+                    }
                 }
             }
         }

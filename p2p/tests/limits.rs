@@ -72,9 +72,13 @@ fn inbound_quota_paces_what_a_peer_sends_over_it_and_loses_nothing() {
                 &context,
                 "messages",
                 1,
-                &["direction=\"inbound\"", "fate=\"rate_limited\""]
+                &["direction=\"inbound\"", "fate=\"delayed\""]
             ),
             15
+        );
+        assert_eq!(
+            metric(&context, "messages", 1, &["fate=\"rate_limited\""]),
+            0
         );
         assert_eq!(metric(&context, "messages", 1, &["fate=\"received\""]), 20);
     });
@@ -346,5 +350,167 @@ fn a_payload_over_the_channel_limit_panics_as_the_trait_says() {
         wait_for(&context, &[0, 1], 1).await;
         let too_big = vec![0u8; node.sender.max_payload() + 1];
         node.sender.send(Recipients::All, too_big, false);
+    });
+}
+
+const BIG: usize = 256 * 1024;
+
+#[test]
+fn a_channel_backlog_is_bounded_in_bytes_and_other_channels_keep_flowing() {
+    deterministic::Runner::seeded(11).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut sender = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                extra: vec![(8, open_quota(), 100)],
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let mut slow = start_node_with(
+            &context,
+            1,
+            &set,
+            Setup {
+                // Room for 1,000 messages, but only 1 MiB of them.
+                backlog: 1000,
+                extra: vec![(8, open_quota(), 100)],
+                configure: |config| config.max_backlog_bytes = 1024 * 1024,
+                ..Setup::new(1)
+            },
+        )
+        .await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        // Nobody reads CHANNEL on node 1: 20 messages of 256 KiB, 5 MiB in all.
+        for i in 0..20u8 {
+            sender
+                .sender
+                .send(Recipients::One(peer.clone()), vec![i; BIG], false);
+            context.sleep(Duration::from_millis(20)).await;
+        }
+        context.sleep(Duration::from_secs(1)).await;
+        assert_eq!(slow.receiver.backlog_bytes(), 1024 * 1024);
+        assert_eq!(
+            metric(
+                &context,
+                "messages",
+                1,
+                &["direction=\"inbound\"", "fate=\"dropped_full\""]
+            ),
+            16
+        );
+        assert_eq!(
+            metric(
+                &context,
+                "bytes",
+                1,
+                &["direction=\"inbound\"", "fate=\"received\""]
+            ),
+            4 * BIG as u64
+        );
+        // Another channel still flows meanwhile.
+        let (_, other_sender, _) = &mut sender.extra[0];
+        other_sender.send(Recipients::One(peer.clone()), b"still here".to_vec(), false);
+        let (_, _, other_receiver) = &mut slow.extra[0];
+        let (_, message) = other_receiver.recv().await.unwrap();
+        assert_eq!(message.as_ref(), b"still here");
+        // What waited is the first four, in order; taking them frees their bytes.
+        for i in 0..4u8 {
+            let (_, message) = slow.receiver.recv().await.unwrap();
+            assert_eq!(message.as_ref()[0], i);
+        }
+        assert_eq!(slow.receiver.backlog_bytes(), 0);
+        sender
+            .sender
+            .send(Recipients::One(peer.clone()), vec![99; BIG], false);
+        let (_, message) = slow.receiver.recv().await.unwrap();
+        assert_eq!(message.as_ref()[0], 99);
+    });
+}
+
+#[test]
+fn a_queue_towards_a_peer_is_bounded_in_bytes() {
+    deterministic::Runner::seeded(12).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut sender = start_node_with(
+            &context,
+            0,
+            &set,
+            Setup {
+                configure: |config| config.max_queued_bytes = 1024 * 1024,
+                ..Setup::new(0)
+            },
+        )
+        .await;
+        let mut receiver = start_node(&context, 1, &set, open_quota(), 1000).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        // 20 sends of 256 KiB without yielding: the writer cannot take any meanwhile, so the
+        // queue holds 1 MiB of them and refuses the rest, each counted; `send` names the peer
+        // only for the four its queue took.
+        let mut taken = 0;
+        for i in 0..20u8 {
+            taken += sender
+                .sender
+                .send(Recipients::One(peer.clone()), vec![i; BIG], false)
+                .len();
+        }
+        assert_eq!(taken, 4);
+        assert_eq!(
+            metric(
+                &context,
+                "messages",
+                0,
+                &["direction=\"outbound\"", "fate=\"dropped_full\""]
+            ),
+            16
+        );
+        for i in 0..4u8 {
+            let (_, message) = receiver.receiver.recv().await.unwrap();
+            assert_eq!(message.as_ref()[0], i);
+        }
+        // Once written, the queue has room again.
+        context.sleep(Duration::from_millis(100)).await;
+        sender
+            .sender
+            .send(Recipients::One(peer.clone()), vec![42; BIG], false);
+        let (_, message) = receiver.receiver.recv().await.unwrap();
+        assert_eq!(message.as_ref()[0], 42);
+    });
+}
+
+#[test]
+fn a_message_far_over_the_inbound_quota_is_dropped_not_held() {
+    deterministic::Runner::seeded(13).start(|context| async move {
+        let set = peer_set(0..2);
+        let mut flooder = start_node(&context, 0, &set, open_quota(), 100).await;
+        // One message a minute: a second one would wait far longer than the reader holds one.
+        let slow_quota = Quota::per_minute(NonZeroU32::new(1).unwrap());
+        let mut strict = start_node(&context, 1, &set, slow_quota, 100).await;
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        for i in 0..3u8 {
+            flooder
+                .sender
+                .send(Recipients::One(peer.clone()), vec![i], false);
+        }
+        let (_, first) = strict.receiver.recv().await.unwrap();
+        assert_eq!(first.as_ref(), &[0]);
+        context.sleep(Duration::from_secs(2)).await;
+        assert_eq!(
+            metric(
+                &context,
+                "messages",
+                1,
+                &["direction=\"inbound\"", "fate=\"rate_limited\""]
+            ),
+            2
+        );
+        assert_eq!(metric(&context, "messages", 1, &["fate=\"received\""]), 1);
+        // The connection is still up: only the messages were dropped.
+        assert_eq!(connected(&context, 1), 1);
     });
 }

@@ -1,6 +1,7 @@
 //! What an operator reads in the logs: a peer with another namespace and a peer configured
 //! with the wrong key are each named at warn level, with the connection's address and peer,
-//! and told apart from a forged signature; an unreachable peer is reported once at info.
+//! and told apart from a forged signature, at most once per reason and interval; an
+//! unreachable peer is reported once at info.
 
 mod common;
 
@@ -69,12 +70,26 @@ fn a_peer_with_another_namespace_is_named_at_warn() {
         let _b = start_node_with(&context, 1, &set, other).await;
         context.sleep(Duration::from_secs(5)).await;
         assert_eq!(connected(&context, 0), 0);
+        let refused: u64 = (0..2)
+            .map(|node| {
+                metric(
+                    &context,
+                    "handshakes",
+                    node,
+                    &["reason=\"namespace_mismatch\""],
+                )
+            })
+            .sum();
+        assert!(refused > 10, "{refused} refusals");
     });
     let warned = logs.lines(
         "WARN",
         &["uses another namespace", "reason=\"namespace_mismatch\""],
     );
+    // Dozens of refusals in 5 s, one warning per node: the rest are throttled (an attacker
+    // can cause these at will) and only counted.
     assert!(!warned.is_empty(), "{}", logs.text());
+    assert!(warned.len() <= 2, "{warned:#?}");
     // The span names the connection: which way and from where. (The listener refuses before
     // it answers, so the dialer only sees the connection close.)
     assert!(

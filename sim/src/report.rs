@@ -80,7 +80,8 @@ pub struct Messages {
     /// - `no_connection`: the recipient was not connected when the message was sent;
     /// - `rate_limited_outbound`, `queue_full`: refused by the sender's quota or queue;
     /// - `dropped_disconnected`: queued, but the connection ended before it was written;
-    /// - `backlog_full`: dropped by the receiver's full backlog;
+    /// - `rate_limited_inbound`, `backlog_full`: dropped by the receiver's quota (over it by
+    ///   more than the receiver waits) or its full backlog;
     /// - `cut_in_flight`: written, but the connection was cut before it arrived (or still in
     ///   flight, or waiting for the receiver's quota, when the run ended).
     pub not_delivered: BTreeMap<String, u64>,

@@ -771,6 +771,7 @@ fn account(counted: Sends, delivered: u64, totals: &Totals, channel: u64) -> Mes
     let dropped_disconnected = channel_total("outbound", "dropped_disconnected");
     let written = channel_total("outbound", "sent");
     let received = channel_total("inbound", "received");
+    let rate_limited_inbound = channel_total("inbound", "rate_limited");
     let backlog_full = channel_total("inbound", "dropped_full");
     let not_delivered = BTreeMap::from([
         (
@@ -788,8 +789,9 @@ fn account(counted: Sends, delivered: u64, totals: &Totals, channel: u64) -> Mes
         ("dropped_disconnected".into(), dropped_disconnected),
         (
             "cut_in_flight".into(),
-            written.saturating_sub(received + backlog_full),
+            written.saturating_sub(received + rate_limited_inbound + backlog_full),
         ),
+        ("rate_limited_inbound".into(), rate_limited_inbound),
         ("backlog_full".into(), backlog_full),
         (
             "in_backlog_at_crash_or_end".into(),

@@ -15,14 +15,23 @@
 //!
 //! Three messages, each a frame with a fixed, exact size (see [`handshake::hello_bytes`]):
 //!
-//! 1. dialer -> listener: **Hello** = recipient static key, sender static key, sender ephemeral
-//!    X25519 key, timestamp (ms since the UNIX epoch, from the runtime [`Clock`]), signature.
+//! 1. dialer -> listener: **Hello** = namespace tag, recipient static key, sender static key,
+//!    sender ephemeral X25519 key, timestamp (ms since the UNIX epoch, from the runtime
+//!    [`Clock`]), signature.
 //! 2. listener -> dialer: the listener's **Hello** followed by its **Confirmation**.
 //! 3. dialer -> listener: the dialer's **Confirmation**.
 //!
-//! Each Hello is signed with the sender's static key under the application namespace (the
-//! [`Signer`] encodes the namespace unambiguously, length first) over a domain label, the role
-//! (dialer or listener), both static keys, the ephemeral key and the timestamp. The listener's
+//! The namespace tag is 8 bytes derived from the application namespace with BLAKE3; a Hello
+//! with another tag is refused as [`Error::NamespaceMismatch`] before anything else is
+//! checked, so a peer configured for another network is told apart from a forgery (the tag is
+//! a hint: copying it gains nothing, since the signature covers the namespace).
+//!
+//! Each Hello is signed with the sender's static key under the *hello namespace*: the
+//! application namespace followed by [`handshake::HELLO_NAMESPACE_SUFFIX`] (the [`Signer`]
+//! encodes the namespace unambiguously, length first), so no signature an application makes
+//! with the same key under its own namespace can pass for a Hello. The signed bytes are a
+//! domain label, the role (dialer or listener), the tag, both static keys, the ephemeral key
+//! and the timestamp. The listener's
 //! signature also covers the hash of the dialer's Hello it answers, so a reply cannot be
 //! spliced into another session.
 //!

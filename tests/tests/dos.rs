@@ -342,7 +342,7 @@ fn a_member_flooding_a_channel_is_throttled_and_counted_while_others_are_unaffec
             &context,
             "messages",
             0,
-            &["direction=\"inbound\"", "fate=\"rate_limited\""],
+            &["direction=\"inbound\"", "fate=\"delayed\""],
         );
         let received = metric(
             &context,

@@ -36,8 +36,8 @@ use std::{
     path::{Path, PathBuf},
 };
 
-/// The largest channel backlog: received messages waiting for the application, each up to
-/// the stream's message limit.
+/// The largest channel backlog in messages. What they hold in bytes is bounded as well, by
+/// palisade-p2p's `max_backlog_bytes` (64 MiB per channel with either preset).
 pub const MAX_BACKLOG: usize = 65_536;
 
 /// Why a configuration cannot be used.
