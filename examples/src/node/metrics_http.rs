@@ -1,11 +1,15 @@
 //! A minimal HTTP endpoint that serves the runtime's Prometheus text at `GET /metrics`.
 //!
-//! One request per connection. The request head is read byte by byte up to 8 KiB; the whole
-//! exchange (request and response) must finish within 5 s; anything but `GET /metrics` gets
-//! 404 or 405, and nothing but the metrics is ever served. Each connection is its own task,
-//! at most [`MAX_REQUESTS`] at once (more are closed unanswered), so a slow or hostile client
-//! costs bounded memory and never holds up the node. The endpoint has no authentication:
-//! bind it to loopback or a monitoring network.
+//! One request per connection. The request head is read byte by byte up to 8 KiB and must
+//! arrive within [`HEAD_TIMEOUT`] (a scraper sends it at once); the whole exchange must finish
+//! within 5 s; anything but `GET /metrics` gets 404 or 405, and nothing but the metrics is
+//! ever served. Each connection is its own task, at most [`MAX_REQUESTS`] at once and
+//! [`MAX_REQUESTS_PER_IP`] from one address (more are closed unanswered). When every slot is
+//! taken, a new connection takes the slot of the one that has waited longest for its head:
+//! a slow-loris client (many connections that send their head a byte at a time) only evicts
+//! its own connections, and a scraper that sends its request at once is answered throughout.
+//! A slow or hostile client costs bounded memory and never holds up the node. The endpoint
+//! has no authentication: bind it to loopback or a monitoring network.
 //!
 //! Not `commonware_runtime::tokio::telemetry::init`'s server: that one panics in a task of its
 //! own when its address is taken (the node must exit with a message instead), bounds neither
@@ -13,22 +17,72 @@
 //! (this one runs on any commonware runtime).
 
 use commonware_runtime::{Clock, Listener as _, Metrics, Network, Sink as _, Spawner, Supervisor};
-use futures::{FutureExt as _, select_biased};
+use futures::{FutureExt as _, channel::oneshot, select_biased};
 use std::{
-    net::SocketAddr,
-    sync::{
-        Arc,
-        atomic::{AtomicUsize, Ordering},
-    },
-    time::Duration,
+    collections::BTreeMap,
+    net::{IpAddr, SocketAddr},
+    sync::{Arc, Mutex},
+    time::{Duration, SystemTime},
 };
 
 /// Largest request head read.
 const MAX_HEAD_BYTES: usize = 8 * 1024;
 /// How long one whole exchange may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the request head may take to arrive.
+pub const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 /// Requests served at once.
 pub const MAX_REQUESTS: usize = 16;
+/// Requests served at once to one IP address.
+pub const MAX_REQUESTS_PER_IP: usize = 4;
+
+/// One request being served.
+struct Slot {
+    ip: IpAddr,
+    since: SystemTime,
+    /// Still waiting for its head (the only requests that may be evicted).
+    reading_head: bool,
+    /// Dropping it ends the request.
+    _evict: oneshot::Sender<()>,
+}
+
+/// Every request being served, by number.
+#[derive(Default)]
+struct Slots {
+    next: u64,
+    live: BTreeMap<u64, Slot>,
+}
+
+impl Slots {
+    /// A slot for a request from `ip`, evicting the request that has waited longest for its
+    /// head when all are taken; `None` when `ip` has its share or no request can be evicted.
+    fn admit(&mut self, ip: IpAddr, now: SystemTime) -> Option<(u64, oneshot::Receiver<()>)> {
+        if self.live.values().filter(|slot| slot.ip == ip).count() >= MAX_REQUESTS_PER_IP {
+            return None;
+        }
+        if self.live.len() >= MAX_REQUESTS {
+            let (&oldest, _) = self
+                .live
+                .iter()
+                .filter(|(_, slot)| slot.reading_head)
+                .min_by_key(|(_, slot)| slot.since)?;
+            self.live.remove(&oldest);
+        }
+        let (evict, evicted) = oneshot::channel();
+        let id = self.next;
+        self.next += 1;
+        self.live.insert(
+            id,
+            Slot {
+                ip,
+                since: now,
+                reading_head: true,
+                _evict: evict,
+            },
+        );
+        Some((id, evicted))
+    }
+}
 
 /// Serves `/metrics` on `address` until the task is stopped; returns the bound address
 /// through `bound` once listening.
@@ -48,32 +102,58 @@ where
         tracing::warn!(%address, "metrics are served without authentication beyond loopback");
     }
     let _ = bound.send(listener.local_addr()?);
-    let live = Arc::new(AtomicUsize::new(0));
+    let slots = Arc::new(Mutex::new(Slots::default()));
     loop {
-        let Ok((_, sink, stream)) = listener.accept().await else {
+        let Ok((from, sink, stream)) = listener.accept().await else {
             context.sleep(Duration::from_millis(100)).await;
             continue;
         };
-        if live.fetch_add(1, Ordering::SeqCst) >= MAX_REQUESTS {
-            live.fetch_sub(1, Ordering::SeqCst);
+        let admitted = slots
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .admit(from.ip(), context.current());
+        let Some((id, evicted)) = admitted else {
+            tracing::debug!(%from, "metrics request refused: no slot for this address");
             continue;
-        }
-        let live = live.clone();
+        };
+        let slots = slots.clone();
         context.child("request").spawn(move |context| async move {
             let exchange = async {
-                let head = read_head(stream).await?;
+                let head = {
+                    let reading = read_head(stream).fuse();
+                    let deadline = context.sleep(HEAD_TIMEOUT).fuse();
+                    futures::pin_mut!(reading, deadline);
+                    select_biased! {
+                        head = reading => head?,
+                        _ = deadline => return None,
+                    }
+                };
+                if let Some(slot) = slots
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner())
+                    .live
+                    .get_mut(&id)
+                {
+                    slot.reading_head = false;
+                }
                 let response = respond(&head, || context.encode());
                 let mut sink = sink;
                 sink.send(response).await.ok()
             }
             .fuse();
             let timeout = context.sleep(REQUEST_TIMEOUT).fuse();
-            futures::pin_mut!(exchange, timeout);
+            let evicted = evicted.fuse();
+            futures::pin_mut!(exchange, timeout, evicted);
             select_biased! {
                 _ = exchange => {},
                 _ = timeout => {},
+                _ = evicted => {},
             }
-            live.fetch_sub(1, Ordering::SeqCst);
+            slots
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner())
+                .live
+                .remove(&id);
         });
     }
 }
@@ -132,5 +212,34 @@ mod tests {
         assert!(post.starts_with("HTTP/1.1 405"));
         let garbage = text(respond(b"\x00\x01\r\n\r\n", || unreachable!()));
         assert!(garbage.starts_with("HTTP/1.1 405"));
+    }
+
+    #[test]
+    fn slots_cap_each_address_and_evict_the_longest_waiting_head() {
+        let mut slots = Slots::default();
+        let at = |ms| SystemTime::UNIX_EPOCH + Duration::from_millis(ms);
+        let ip = |last| IpAddr::from([10, 0, 0, last]);
+        for n in 0..MAX_REQUESTS_PER_IP as u64 {
+            assert!(slots.admit(ip(1), at(n)).is_some());
+        }
+        assert!(slots.admit(ip(1), at(9)).is_none(), "its share is taken");
+        // Fill the rest from other addresses; the oldest of those has sent its head already.
+        let mut evicted = Vec::new();
+        for n in 0..(MAX_REQUESTS - MAX_REQUESTS_PER_IP) as u8 {
+            let (id, receiver) = slots.admit(ip(2 + n / 4), at(100 + u64::from(n))).unwrap();
+            evicted.push((id, receiver));
+        }
+        assert_eq!(slots.live.len(), MAX_REQUESTS);
+        let answering = evicted[0].0;
+        slots.live.get_mut(&answering).unwrap().reading_head = false;
+        // Full: a newcomer takes the slot of the oldest request still reading its head
+        // (address 1's first), never one already answered.
+        let (_, _) = slots.admit(ip(50), at(1_000)).unwrap();
+        assert_eq!(slots.live.len(), MAX_REQUESTS);
+        assert!(slots.live.contains_key(&answering));
+        assert!(
+            !slots.live.contains_key(&0),
+            "the oldest head-reader was evicted"
+        );
     }
 }
