@@ -72,6 +72,7 @@ struct Pair {
     client: Running,
     _stranger: Running,
     client_port: u16,
+    server_port: u16,
     stranger_port: u16,
 }
 
@@ -122,6 +123,7 @@ fn start_pair(name: &str) -> Pair {
         _server: server,
         _folder: folder,
         client_port: ports[1],
+        server_port: ports[0],
         stranger_port: ports[2],
     }
 }
@@ -236,4 +238,85 @@ fn sigterm_stops_a_proxy_that_carries_a_connection_cleanly() {
     let mut rest = Vec::new();
     let _ = stream.read_to_end(&mut rest);
     assert!(rest.is_empty(), "{rest:?}");
+}
+
+/// A connection to `to` from the loopback address `from`, which then sends nothing.
+fn silent_from(from: [u8; 4], to: u16) -> Option<TcpStream> {
+    use socket2::{Domain, Socket, Type};
+    let socket = Socket::new(Domain::IPV4, Type::STREAM, None).ok()?;
+    socket
+        .bind(&std::net::SocketAddr::from((from, 0)).into())
+        .ok()?;
+    socket
+        .connect(&std::net::SocketAddr::from(([127, 0, 0, 1], to)).into())
+        .ok()?;
+    Some(socket.into())
+}
+
+#[test]
+fn silent_floods_from_one_and_from_many_addresses_never_starve_an_allowed_client() {
+    let pair = start_pair("proxy-flood");
+    let server_port = pair.server_port;
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    // One address and 128 addresses of one /24, each keeping its 16 newest silent
+    // connections open and opening another every 5 ms: some 2,000 connections that never send
+    // a byte, more than the 1,024 a proxy carries.
+    let sources: Vec<[u8; 4]> = std::iter::once([127, 0, 3, 1])
+        .chain((0..128u8).map(|i| [127, 0, 4, i + 1]))
+        .collect();
+    let floods: Vec<_> = sources
+        .into_iter()
+        .map(|from| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                let mut held = std::collections::VecDeque::new();
+                let mut made = 0u32;
+                while !stop.load(std::sync::atomic::Ordering::SeqCst) {
+                    if let Some(connection) = silent_from(from, server_port) {
+                        made += 1;
+                        held.push_back(connection);
+                        if held.len() > 16 {
+                            held.pop_front();
+                        }
+                    }
+                    std::thread::sleep(Duration::from_millis(5));
+                }
+                made
+            })
+        })
+        .collect();
+    std::thread::sleep(Duration::from_millis(500));
+    // Meanwhile the allowed client carries data, byte for byte, connection after connection.
+    for seed in 0..10u64 {
+        let request = payload(64 * 1024, 100 + seed);
+        assert!(
+            round_trip(pair.client_port, &request) == request,
+            "echo {seed} during the flood differs"
+        );
+    }
+    stop.store(true, std::sync::atomic::Ordering::SeqCst);
+    let made: u32 = floods.into_iter().map(|flood| flood.join().unwrap()).sum();
+    eprintln!(
+        "proxy flood: {made} silent connections from 129 addresses; 10 of 10 echoes of 64 KiB byte-exact"
+    );
+}
+
+#[test]
+fn a_client_refuses_a_plain_listener_beyond_loopback_unless_told() {
+    let folder = Folder::new("proxy-remote");
+    let key = folder.0.join("k.key");
+    let public = keygen(&key);
+    let output = Command::new(PROXY)
+        .args(["client", "--listen", "0.0.0.0:0", "--server", "127.0.0.1:9"])
+        .args(["--server-key", &public, "--key"])
+        .arg(&key)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(
+        stderr.contains("0.0.0.0:0 is not a loopback one"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("--allow-remote-clients"), "{stderr}");
 }

@@ -43,6 +43,10 @@ enum Side {
         /// The namespace both proxies use.
         #[arg(long, default_value = "palisade-proxy")]
         namespace: String,
+        /// Let `--listen` be an address beyond loopback: whoever reaches it is carried under
+        /// this proxy's key, so it is refused unless this says it is meant.
+        #[arg(long)]
+        allow_remote_clients: bool,
     },
     /// Admit the allowed proxy clients and connect each of their connections to the backend.
     Server {
@@ -84,6 +88,7 @@ fn main() -> ExitCode {
             server_key,
             key,
             namespace,
+            allow_remote_clients,
         } => {
             let key = match keyfile::read(&key) {
                 Ok(key) => key,
@@ -99,6 +104,7 @@ fn main() -> ExitCode {
                 server_key,
                 key,
                 namespace: namespace.into_bytes(),
+                allow_remote_clients,
             };
             start::on_tokio("proxy", runtime, |context| async move {
                 start::stop_on_signals(&context, "proxy").await;
@@ -145,7 +151,7 @@ fn main() -> ExitCode {
 /// Prints where `side` listens once it does, then serves; reports a failure to bind.
 async fn announce(
     side: &str,
-    serving: impl Future<Output = Result<(), commonware_runtime::Error>>,
+    serving: impl Future<Output = Result<(), proxy::ProxyError>>,
     bound: oneshot::Receiver<SocketAddr>,
 ) -> ExitCode {
     let serving = std::pin::pin!(serving);
@@ -156,7 +162,7 @@ async fn announce(
         std::future::pending::<()>().await
     };
     match futures::future::select(serving, std::pin::pin!(waiting)).await {
-        futures::future::Either::Left((Err(error), _)) => fail(format!("cannot listen: {error}")),
+        futures::future::Either::Left((Err(error), _)) => fail(error),
         _ => ExitCode::SUCCESS,
     }
 }
