@@ -27,6 +27,9 @@ pub struct Config<S: Signer> {
     pub max_handshake_age: Duration,
     /// Deadline for one whole handshake, in either direction.
     pub handshake_timeout: Duration,
+    /// Deadline for a dialer's first message, on the listener's side; see
+    /// `palisade_stream::Config::hello_timeout`.
+    pub hello_timeout: Duration,
 
     /// How many of the newest peer sets are tracked (their union may connect).
     pub tracked_peer_sets: usize,
@@ -75,6 +78,7 @@ impl<S: Signer> std::fmt::Debug for Config<S> {
             .field("synchrony_bound", &self.synchrony_bound)
             .field("max_handshake_age", &self.max_handshake_age)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("hello_timeout", &self.hello_timeout)
             .field("tracked_peer_sets", &self.tracked_peer_sets)
             .field("block_duration", &self.block_duration)
             .field("dial_interval", &self.dial_interval)
@@ -96,8 +100,8 @@ impl<S: Signer> Config<S> {
     /// Defaults for a production network over the internet.
     ///
     /// - `max_message_size`: 4 MiB, room for a block.
-    /// - `synchrony_bound` 5 s, `max_handshake_age` 10 s, `handshake_timeout` 5 s: as
-    ///   `palisade_stream::Config::recommended`.
+    /// - `synchrony_bound` 5 s, `max_handshake_age` 10 s, `handshake_timeout` 5 s,
+    ///   `hello_timeout` 1 s: as `palisade_stream::Config::recommended`.
     /// - `tracked_peer_sets`: 3 (previous, current and next epoch).
     /// - `block_duration`: 1 hour, long enough to matter, short enough to forgive a bug.
     /// - `dial_interval` 1 s, `dial_timeout` 5 s, backoff 1 s doubling to 60 s: a lost peer is
@@ -121,6 +125,7 @@ impl<S: Signer> Config<S> {
             synchrony_bound: Duration::from_secs(5),
             max_handshake_age: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(1),
             tracked_peer_sets: 3,
             block_duration: Duration::from_secs(3600),
             dial_interval: Duration::from_secs(1),
@@ -163,6 +168,7 @@ impl<S: Signer> Config<S> {
         stream.synchrony_bound = self.synchrony_bound;
         stream.max_handshake_age = self.max_handshake_age;
         stream.handshake_timeout = self.handshake_timeout;
+        stream.hello_timeout = self.hello_timeout;
         stream
     }
 }

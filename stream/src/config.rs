@@ -33,6 +33,11 @@ pub struct Config<S: Signer> {
     pub max_handshake_age: Duration,
     /// Deadline for the whole handshake, every read, write and the bouncer included.
     pub handshake_timeout: Duration,
+    /// Deadline, on the listener's side, for the dialer's Hello to arrive (the whole handshake
+    /// still has `handshake_timeout`). An honest dialer sends its Hello as soon as it is
+    /// connected, so a connection that stays silent longer is a stranger's, and it gives its
+    /// resources back this much sooner.
+    pub hello_timeout: Duration,
 }
 
 /// Shows every setting but the signer's secret (only its public key).
@@ -45,6 +50,7 @@ impl<S: Signer> std::fmt::Debug for Config<S> {
             .field("synchrony_bound", &self.synchrony_bound)
             .field("max_handshake_age", &self.max_handshake_age)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("hello_timeout", &self.hello_timeout)
             .finish()
     }
 }
@@ -58,6 +64,8 @@ impl<S: Signer> Config<S> {
     ///   (a Hello stamped up to `synchrony_bound` ahead stays acceptable that much longer).
     /// - `handshake_timeout`: 5 s; three messages take a few round trips even on slow links,
     ///   while a peer that stalls holds our resources for no longer than this.
+    /// - `hello_timeout`: 1 s for the first message, which an honest dialer sends at once:
+    ///   half a second of one-way delay, with room to spare.
     pub fn recommended(signer: S, namespace: &[u8]) -> Self {
         Self {
             signer,
@@ -66,6 +74,7 @@ impl<S: Signer> Config<S> {
             synchrony_bound: Duration::from_secs(5),
             max_handshake_age: Duration::from_secs(10),
             handshake_timeout: Duration::from_secs(5),
+            hello_timeout: Duration::from_secs(1),
         }
     }
 
@@ -73,7 +82,7 @@ impl<S: Signer> Config<S> {
     ///
     /// # Errors
     /// [`Error::InvalidConfig`] when `max_message_size` exceeds [`MAX_MESSAGE_SIZE_LIMIT`] or
-    /// `handshake_timeout` is zero.
+    /// `handshake_timeout` or `hello_timeout` is zero.
     pub fn validate(&self) -> Result<(), Error> {
         if self.max_message_size > MAX_MESSAGE_SIZE_LIMIT {
             return Err(Error::InvalidConfig(
@@ -82,6 +91,9 @@ impl<S: Signer> Config<S> {
         }
         if self.handshake_timeout.is_zero() {
             return Err(Error::InvalidConfig("handshake_timeout is zero"));
+        }
+        if self.hello_timeout.is_zero() {
+            return Err(Error::InvalidConfig("hello_timeout is zero"));
         }
         Ok(())
     }
@@ -115,5 +127,11 @@ mod tests {
         config.max_message_size = 1024;
         config.handshake_timeout = Duration::ZERO;
         assert!(matches!(config.validate(), Err(Error::InvalidConfig(_))));
+        config.handshake_timeout = Duration::from_secs(1);
+        config.hello_timeout = Duration::ZERO;
+        assert!(matches!(
+            config.validate(),
+            Err(Error::InvalidConfig("hello_timeout is zero"))
+        ));
     }
 }

@@ -84,8 +84,13 @@ where
     config.validate()?;
     let deadline = context.current() + config.handshake_timeout;
     let timer = context.sleep_until(deadline);
+    let hello_timer = context.sleep(config.hello_timeout);
     let handshake = async {
-        let hello = read_frame(&mut stream, hello_bytes::<S::PublicKey>()).await?;
+        let reading = read_frame(&mut stream, hello_bytes::<S::PublicKey>());
+        let hello = match select(pin!(reading), pin!(hello_timer)).await {
+            Either::Left((hello, _)) => hello?,
+            Either::Right(((), _)) => return Err(Error::HelloTimeout),
+        };
         let claimed = handshake::receive_hello(&config, &hello, context.current())?;
         let peer = claimed.peer().clone();
         if !bouncer(peer.clone()).await {

@@ -5,7 +5,7 @@
 //!   unusable. These are for logs and metrics; the peer is never told which one happened.
 //! - **Local state** (`SelfDial`, `MessageTooLarge`, `InvalidConfig`, `Unusable`): the caller asked
 //!   for something that cannot be done.
-//! - **Transport** (`Io`, `HandshakeTimeout`, `Closed`): the connection ended.
+//! - **Transport** (`Io`, `HandshakeTimeout`, `HelloTimeout`, `Closed`): the connection ended.
 //!
 //! [`Error::reason`] gives a short, stable label for each variant, suitable for a metric label.
 
@@ -55,6 +55,9 @@ pub enum Error {
     /// The handshake did not finish within `handshake_timeout`.
     #[error("handshake timed out")]
     HandshakeTimeout,
+    /// The dialer's Hello did not arrive within `hello_timeout` (listener only).
+    #[error("no hello within the hello timeout")]
+    HelloTimeout,
     /// A frame's length prefix is not a length this point of the protocol allows.
     #[error("invalid frame size: {size} bytes")]
     InvalidFrameSize {
@@ -106,6 +109,7 @@ impl Error {
             Self::NonContributory => "non_contributory",
             Self::InvalidConfirmation => "invalid_confirmation",
             Self::HandshakeTimeout => "handshake_timeout",
+            Self::HelloTimeout => "hello_timeout",
             Self::InvalidFrameSize { .. } => "invalid_frame_size",
             Self::MessageTooLarge { .. } => "message_too_large",
             Self::DecryptionFailed => "decryption_failed",

@@ -29,6 +29,7 @@ use std::{future::Future, time::Duration};
 
 /// palisade's handshake as a commonware-stream [`Upgrader`].
 #[derive(Clone)]
+#[non_exhaustive]
 pub struct Palisade<S: Signer> {
     /// Our static identity.
     pub signer: S,
@@ -38,6 +39,8 @@ pub struct Palisade<S: Signer> {
     pub max_handshake_age: Duration,
     /// Deadline palisade applies to one attempt, inside the caller's.
     pub handshake_timeout: Duration,
+    /// Deadline for a dialer's Hello, on the listener's side; see [`Config::hello_timeout`].
+    pub hello_timeout: Duration,
 }
 
 impl<S: Signer> std::fmt::Debug for Palisade<S> {
@@ -47,6 +50,7 @@ impl<S: Signer> std::fmt::Debug for Palisade<S> {
             .field("synchrony_bound", &self.synchrony_bound)
             .field("max_handshake_age", &self.max_handshake_age)
             .field("handshake_timeout", &self.handshake_timeout)
+            .field("hello_timeout", &self.hello_timeout)
             .finish()
     }
 }
@@ -60,6 +64,7 @@ impl<S: Signer> Palisade<S> {
             synchrony_bound: config.synchrony_bound,
             max_handshake_age: config.max_handshake_age,
             handshake_timeout: config.handshake_timeout,
+            hello_timeout: config.hello_timeout,
         }
     }
 
@@ -68,14 +73,13 @@ impl<S: Signer> Palisade<S> {
             max_message_size <= MAX_MESSAGE_SIZE_LIMIT,
             "max_message_size {max_message_size} exceeds {MAX_MESSAGE_SIZE_LIMIT}"
         );
-        Config {
-            signer: self.signer,
-            namespace: namespace.to_vec(),
-            max_message_size,
-            synchrony_bound: self.synchrony_bound,
-            max_handshake_age: self.max_handshake_age,
-            handshake_timeout: self.handshake_timeout,
-        }
+        let mut config = Config::recommended(self.signer, namespace);
+        config.max_message_size = max_message_size;
+        config.synchrony_bound = self.synchrony_bound;
+        config.max_handshake_age = self.max_handshake_age;
+        config.handshake_timeout = self.handshake_timeout;
+        config.hello_timeout = self.hello_timeout;
+        config
     }
 }
 

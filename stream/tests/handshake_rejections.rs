@@ -423,7 +423,28 @@ fn assert_timed_out<T>(
     started: SystemTime,
     timeout: Duration,
 ) {
-    assert!(matches!(result, Err(Error::HandshakeTimeout)));
+    assert_eq!(
+        result.err().map(|error| error.reason()),
+        Some("handshake_timeout")
+    );
+    assert_elapsed(context, started, timeout);
+}
+
+/// Asserts that `result` is the listener's hello timeout, fired at `timeout` after `started`.
+fn assert_hello_timed_out<T>(
+    result: Result<T, Error>,
+    context: &deterministic::Context,
+    started: SystemTime,
+    timeout: Duration,
+) {
+    assert_eq!(
+        result.err().map(|error| error.reason()),
+        Some("hello_timeout")
+    );
+    assert_elapsed(context, started, timeout);
+}
+
+fn assert_elapsed(context: &deterministic::Context, started: SystemTime, timeout: Duration) {
     let elapsed = context.current().duration_since(started).unwrap();
     assert!(
         elapsed >= timeout && elapsed < timeout + Duration::from_millis(50),
@@ -463,7 +484,7 @@ fn listener_times_out_when_no_hello_arrives() {
             },
         )
         .await;
-        assert_timed_out(result, &context, started, config(2).handshake_timeout);
+        assert_hello_timed_out(result, &context, started, config(2).hello_timeout);
     });
 }
 
@@ -484,7 +505,7 @@ fn listener_times_out_when_the_hello_stops_midway() {
             },
         )
         .await;
-        assert_timed_out(result, &context, started, config(2).handshake_timeout);
+        assert_hello_timed_out(result, &context, started, config(2).hello_timeout);
     });
 }
 
