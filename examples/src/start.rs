@@ -93,11 +93,12 @@ pub async fn stop_on_signals(context: &tokio::Context, program: &'static str) {
 }
 
 /// Logs through `tracing` to standard error, in colour only on a terminal. `RUST_LOG`
-/// chooses what is logged (`info` when unset; `RUST_LOG=palisade_p2p=debug` adds every
-/// connection's churn).
-pub fn log_to_stderr() {
+/// chooses what is logged (`RUST_LOG=palisade_p2p=debug` adds every connection's churn);
+/// without it, `default` does (`info` for the servers; `chat` keeps to its own notes and to
+/// warnings).
+pub fn log_to_stderr(default: &str) {
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

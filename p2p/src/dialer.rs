@@ -30,7 +30,7 @@ pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S,
                 "connection",
                 direction = "outbound",
                 %peer,
-                address = ?ingress,
+                address = %IngressText(&ingress),
             );
             context
                 .child("connection")
@@ -48,6 +48,18 @@ fn shuffle<T>(items: &mut [T], rng: &mut impl Rng) {
     for i in (1..items.len()).rev() {
         let j = (rng.next_u64() % (i as u64 + 1)) as usize;
         items.swap(i, j);
+    }
+}
+
+/// An ingress as an operator writes it: `ip:port` or `name:port`.
+struct IngressText<'a>(&'a Ingress);
+
+impl std::fmt::Display for IngressText<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Ingress::Socket(address) => write!(f, "{address}"),
+            Ingress::Dns { host, port } => write!(f, "{host}:{port}"),
+        }
     }
 }
 

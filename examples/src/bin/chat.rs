@@ -42,6 +42,8 @@ fn key(index: usize) -> ed25519::PrivateKey {
 }
 
 fn main() -> ExitCode {
+    // Warnings, and the node's own notes (a line waiting for a peer, a line dropped).
+    start::log_to_stderr("warn,palisade_examples=info");
     let cli = Cli::parse();
     let Some(me) = PEOPLE.iter().position(|name| *name == cli.name) else {
         eprintln!("chat: `{}` is not one of {}", cli.name, PEOPLE.join(", "));

@@ -33,7 +33,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    start::log_to_stderr();
+    start::log_to_stderr("info");
     match Cli::parse().command {
         Command::Keygen { file } => match keyfile::generate(&file, rand::rng()) {
             Ok(public) => {

@@ -74,7 +74,7 @@ fn fail(message: impl std::fmt::Display) -> ExitCode {
 }
 
 fn main() -> ExitCode {
-    start::log_to_stderr();
+    start::log_to_stderr("info");
     // Linger on close, so the last bytes written reach a slow peer; allow a connection to
     // sit idle for up to an hour.
     let runtime = tokio::Config::new()

@@ -31,7 +31,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    start::log_to_stderr();
+    start::log_to_stderr("info");
     let Command::Run { config: path } = Cli::parse().command;
     let config = match NodeConfig::load(&path) {
         Ok(config) => config,
