@@ -3,8 +3,7 @@
 //! files stop a node with an error that names the file and the field.
 
 use std::{
-    io::{Read as _, Write as _},
-    net::TcpStream,
+    io::Write as _,
     os::unix::fs::PermissionsExt as _,
     path::Path,
     process::{Command, Output, Stdio},
@@ -13,7 +12,7 @@ use std::{
 
 mod support;
 
-use support::{Folder, Running, free_ports};
+use support::{Folder, Running, free_ports, metrics, sample as gauge, wait_until};
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
@@ -28,25 +27,6 @@ fn keygen(path: &Path) -> String {
     assert_eq!(public.len(), 64, "{public}");
     assert!(public.chars().all(|c| c.is_ascii_hexdigit()));
     public
-}
-
-/// The body of `GET /metrics` on `port`, or `None` if nothing answers yet.
-fn metrics(port: u16) -> Option<String> {
-    let mut stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(5))).ok()?;
-    stream
-        .write_all(b"GET /metrics HTTP/1.1\r\nHost: localhost\r\n\r\n")
-        .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
-}
-
-fn gauge(text: &str, name: &str) -> Option<f64> {
-    text.lines()
-        .find(|line| line.starts_with(name) && !line.starts_with('#'))
-        .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
 fn run_node(config: &Path) -> Output {
@@ -105,7 +85,18 @@ fn three_nodes_mesh_exchange_lines_and_serve_metrics() {
     writeln!(nodes[2].stdin, "and back from two").unwrap();
     nodes[2].stdin.flush().unwrap();
     nodes[0].expect_line("and back from two", Duration::from_secs(10));
-    let text = metrics(ports[3]).unwrap();
+    let mut text = String::new();
+    wait_until(
+        "node 0's metrics",
+        Duration::from_secs(60),
+        || match metrics(ports[3]) {
+            Some(body) => {
+                text = body;
+                true
+            }
+            None => false,
+        },
+    );
     for expected in [
         "# TYPE p2p_connected_peers gauge",
         "p2p_handshakes_total{",
