@@ -42,10 +42,23 @@ fn a_line_typed_by_one_appears_on_the_other_two() {
         }
     }
     assert_eq!(seen, [true, true], "alice's lines never arrived");
-    writeln!(people[2].stdin, "hi alice, carol here").unwrap();
-    people[2].stdin.flush().unwrap();
-    people[0].expect_line("carol: hi alice, carol here", Duration::from_secs(10));
-    people[1].expect_line("carol: hi alice, carol here", Duration::from_secs(10));
+    // Carol's line likewise: while the mesh settles, the duplicate-connection rule may still
+    // close a connection with the line queued on it (counted as `dropped_disconnected`).
+    let mut seen = [false, false];
+    for attempt in 0..100 {
+        writeln!(people[2].stdin, "hi alice, carol here {attempt}").unwrap();
+        people[2].stdin.flush().unwrap();
+        for (index, person) in people[..2].iter().enumerate() {
+            if !seen[index] {
+                seen[index] =
+                    person.try_line("carol: hi alice, carol here", Duration::from_millis(200));
+            }
+        }
+        if seen == [true, true] {
+            break;
+        }
+    }
+    assert_eq!(seen, [true, true], "carol's lines never arrived");
 }
 
 #[test]

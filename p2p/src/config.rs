@@ -47,8 +47,21 @@ pub struct Config<S: Signer> {
 
     /// Handshakes the listener runs at once; connections beyond are closed unanswered.
     pub max_concurrent_handshakes: usize,
+    /// Of those, how many only connections from a tracked peer's address may take (at most
+    /// half of them): strangers, with any number of addresses, never hold more than the rest.
+    pub reserved_handshakes: usize,
+    /// Handshakes one source address may run at once.
+    pub max_handshakes_per_ip: usize,
     /// Handshakes accepted per source IP address; the excess is closed before any crypto.
     pub handshakes_per_ip: Quota,
+    /// Handshakes accepted per source subnet (see `subnet_prefix_v4`/`_v6`), however many
+    /// addresses of it are used; the excess is closed before any crypto.
+    pub handshakes_per_subnet: Quota,
+    /// The prefix length of an IPv4 subnet for `handshakes_per_subnet` (24: a /24).
+    pub subnet_prefix_v4: u8,
+    /// The prefix length of an IPv6 subnet for `handshakes_per_subnet` (64: a /64, which one
+    /// host usually has whole).
+    pub subnet_prefix_v6: u8,
 
     /// How often a connected peer is pinged.
     pub ping_interval: Duration,
@@ -86,7 +99,12 @@ impl<S: Signer> std::fmt::Debug for Config<S> {
             .field("dial_backoff_initial", &self.dial_backoff_initial)
             .field("dial_backoff_max", &self.dial_backoff_max)
             .field("max_concurrent_handshakes", &self.max_concurrent_handshakes)
+            .field("reserved_handshakes", &self.reserved_handshakes)
+            .field("max_handshakes_per_ip", &self.max_handshakes_per_ip)
             .field("handshakes_per_ip", &self.handshakes_per_ip)
+            .field("handshakes_per_subnet", &self.handshakes_per_subnet)
+            .field("subnet_prefix_v4", &self.subnet_prefix_v4)
+            .field("subnet_prefix_v6", &self.subnet_prefix_v6)
             .field("ping_interval", &self.ping_interval)
             .field("max_silence", &self.max_silence)
             .field("max_queued_messages", &self.max_queued_messages)
@@ -106,8 +124,11 @@ impl<S: Signer> Config<S> {
     /// - `block_duration`: 1 hour, long enough to matter, short enough to forgive a bug.
     /// - `dial_interval` 1 s, `dial_timeout` 5 s, backoff 1 s doubling to 60 s: a lost peer is
     ///   retried quickly at first, then once a minute.
-    /// - `max_concurrent_handshakes` 128 and 4 handshakes per IP per second (burst 8): enough
-    ///   for a validator set reconnecting at once, little for a flood.
+    /// - `max_concurrent_handshakes` 128, of which 32 are kept for tracked peers' addresses;
+    ///   at most 2 at once per address; 4 handshakes per IP per second (burst 8) and 16 per
+    ///   subnet (/24, or /64 for IPv6) per second (burst 32): enough for a validator set
+    ///   reconnecting at once, little for a flood, and no more for a thousand addresses of
+    ///   one network than for a few.
     /// - `ping_interval` 5 s, `max_silence` 30 s: a dead peer is noticed within half a minute,
     ///   well inside the tokio runtime's 60 s bound on one read.
     /// - `max_queued_messages`: 4096 per lane; `max_queued_bytes`: 16 MiB per peer, four
@@ -133,8 +154,14 @@ impl<S: Signer> Config<S> {
             dial_backoff_initial: Duration::from_secs(1),
             dial_backoff_max: Duration::from_secs(60),
             max_concurrent_handshakes: 128,
+            reserved_handshakes: 32,
+            max_handshakes_per_ip: 2,
             handshakes_per_ip: Quota::per_second(NonZeroU32::new(4).expect("non-zero"))
                 .allow_burst(NonZeroU32::new(8).expect("non-zero")),
+            handshakes_per_subnet: Quota::per_second(NonZeroU32::new(16).expect("non-zero"))
+                .allow_burst(NonZeroU32::new(32).expect("non-zero")),
+            subnet_prefix_v4: 24,
+            subnet_prefix_v6: 64,
             ping_interval: Duration::from_secs(5),
             max_silence: Duration::from_secs(30),
             max_queued_messages: 4096,
@@ -146,14 +173,17 @@ impl<S: Signer> Config<S> {
     /// Fast timers and open limits for tests and a laptop, where every peer shares one IP.
     ///
     /// Differs from [`recommended`](Self::recommended) in: `dial_interval` 50 ms, backoff
-    /// 100 ms doubling to 2 s, `handshakes_per_ip` 10,000 per second, `block_duration` 60 s,
-    /// `ping_interval` 1 s, `max_silence` 10 s.
+    /// 100 ms doubling to 2 s, `handshakes_per_ip` and `handshakes_per_subnet` 10,000 per
+    /// second and `max_handshakes_per_ip` 128 (every peer shares one address),
+    /// `block_duration` 60 s, `ping_interval` 1 s, `max_silence` 10 s.
     pub fn local(signer: S, namespace: &[u8], listen: SocketAddr) -> Self {
         Self {
             dial_interval: Duration::from_millis(50),
             dial_backoff_initial: Duration::from_millis(100),
             dial_backoff_max: Duration::from_secs(2),
             handshakes_per_ip: Quota::per_second(NonZeroU32::new(10_000).expect("non-zero")),
+            handshakes_per_subnet: Quota::per_second(NonZeroU32::new(10_000).expect("non-zero")),
+            max_handshakes_per_ip: 128,
             block_duration: Duration::from_secs(60),
             ping_interval: Duration::from_secs(1),
             max_silence: Duration::from_secs(10),

@@ -21,6 +21,7 @@ use commonware_utils::{
 use futures::channel::{mpsc, oneshot};
 use std::{
     collections::{BTreeMap, BTreeSet},
+    net::IpAddr,
     sync::{Arc, Mutex, MutexGuard},
     time::{Duration, SystemTime},
 };
@@ -96,6 +97,8 @@ pub(crate) struct Directory<P: PublicKey> {
     blocked_subscribers: Vec<ring::Sender<Set<P>>>,
     /// Set once the network's task has ended: nothing will be sent any more.
     closed: bool,
+    /// The addresses of the tracked peers, see [`Self::is_tracked_ip`].
+    tracked_ips: BTreeSet<IpAddr>,
     /// Handed (cloned) to every registration while the network runs; see [`Self::watch_live`].
     live: Option<mpsc::Sender<()>>,
 }
@@ -133,6 +136,7 @@ impl<P: PublicKey> Directory<P> {
             set_subscribers: Vec::new(),
             blocked_subscribers: Vec::new(),
             closed: false,
+            tracked_ips: BTreeSet::new(),
             live: None,
         }
     }
@@ -175,6 +179,25 @@ impl<P: PublicKey> Directory<P> {
             self.schedule.forget(&peer);
         }
         self.update_gauge();
+        self.tracked_ips = self
+            .book
+            .union()
+            .iter()
+            .filter_map(|peer| self.book.address(peer))
+            .flat_map(|address| {
+                let ingress = match address.ingress() {
+                    Ingress::Socket(socket) => Some(socket.ip()),
+                    Ingress::Dns { .. } => None,
+                };
+                ingress.into_iter().chain([address.egress_ip()])
+            })
+            .collect();
+    }
+
+    /// Whether `ip` is an address of a tracked peer (its ingress or egress), so a connection
+    /// from it is likely one of theirs: the listener keeps handshake slots for those.
+    pub(crate) fn is_tracked_ip(&self, ip: &IpAddr) -> bool {
+        self.tracked_ips.contains(ip)
     }
 
     /// Blocks a peer until `until`, ends its connection, and tells the subscribers.

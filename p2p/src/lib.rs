@@ -21,9 +21,12 @@
 //!   picked at random); a name that does not resolve counts as a failed dial
 //!   (`dials{outcome="resolve_failed"}`). The egress address of an [`Address`] is recorded but
 //!   not used to filter inbound connections: the bouncer admits by key.
-//! - **Listening.** Before any crypto: a per-IP handshake rate and a cap on concurrent
-//!   handshakes; then the stream's bouncer admits only tracked, unblocked peers before any
-//!   signature is checked.
+//! - **Listening.** Before anything is read: handshake rates per address and per subnet (a
+//!   tracked peer's own address is exempt from its subnet's), at most `max_handshakes_per_ip`
+//!   at once from one address, and a cap on concurrent handshakes of which
+//!   `reserved_handshakes` only tracked peers' addresses may take; then the dialer has
+//!   `hello_timeout` to send its Hello, and the stream's bouncer admits only tracked,
+//!   unblocked peers before any signature is checked.
 //! - **Channels.** A quota per peer in each direction and a bounded backlog per channel.
 //!   Outbound, a send over quota leaves that peer out (`LimitedSender::check` says when to
 //!   retry). Inbound, a message over the peer's quota is held until the quota admits it, up
@@ -43,7 +46,8 @@
 //! never complete a handshake and cost no signature check; per-IP and concurrency limits
 //! bound handshake work; every queue is bounded in messages and in bytes (per peer, per
 //! channel backlog). Not provided: protection against a tracked peer that uses its own quota
-//! to the full, or against many IP addresses (the per-IP limit is per address).
+//! to the full. Strangers with addresses in many subnets can still take the unreserved
+//! handshake slots (each for at most the hello timeout); they cannot take the reserved ones.
 //!
 //! # Memory
 //!
@@ -130,6 +134,7 @@
 //! });
 //! ```
 
+mod admission;
 mod budget;
 pub mod channels;
 mod config;

@@ -1,14 +1,18 @@
-//! The listener loop: accept, then before any crypto apply the per-IP handshake rate and the
-//! cap on concurrent handshakes; the stream's bouncer then admits only tracked, unblocked
-//! peers before any signature is checked.
+//! The listener loop: accept, then before anything is read apply the handshake rates per
+//! address and per subnet and take a handshake slot ([`crate::admission`]); the stream then
+//! gives the dialer `hello_timeout` to send its Hello, and its bouncer admits only tracked,
+//! unblocked peers before any signature is checked.
 
-use crate::{context::Context, directory::lock, events, network::Shared, peer};
+use crate::{
+    admission::{self, Admission, Limits},
+    context::Context,
+    directory::lock,
+    events,
+    network::Shared,
+    peer,
+};
 use commonware_cryptography::Signer;
 use commonware_runtime::{KeyedRateLimiter, Listener as _};
-use std::sync::{
-    Arc,
-    atomic::{AtomicUsize, Ordering},
-};
 use std::time::Duration;
 use tracing::Instrument as _;
 
@@ -17,15 +21,6 @@ const ACCEPT_RETRY: Duration = Duration::from_millis(10);
 
 /// How often the per-IP rate state is pruned.
 const PRUNE_INTERVAL: Duration = Duration::from_secs(10);
-
-/// Releases a handshake slot when the handshake ends, however it ends.
-struct Slot(Arc<AtomicUsize>);
-
-impl Drop for Slot {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::SeqCst);
-    }
-}
 
 /// Accepts on `listener` (already bound by the network task) until the network stops.
 pub(crate) async fn run<E: Context, S: Signer>(
@@ -37,7 +32,15 @@ pub(crate) async fn run<E: Context, S: Signer>(
         shared.config.handshakes_per_ip,
         context.child("per_ip"),
     );
-    let active = Arc::new(AtomicUsize::new(0));
+    let per_subnet = KeyedRateLimiter::hashmap_with_clock(
+        shared.config.handshakes_per_subnet,
+        context.child("per_subnet"),
+    );
+    let slots = Admission::new(Limits {
+        total: shared.config.max_concurrent_handshakes,
+        reserved: shared.config.reserved_handshakes,
+        per_ip: shared.config.max_handshakes_per_ip,
+    });
     let mut pruned = context.current();
     loop {
         let Ok((address, sink, stream)) = listener.accept().await else {
@@ -54,6 +57,7 @@ pub(crate) async fn run<E: Context, S: Signer>(
         let now = context.current();
         if now.duration_since(pruned).unwrap_or_default() >= PRUNE_INTERVAL {
             per_ip.retain_recent();
+            per_subnet.retain_recent();
             pruned = now;
         }
         if per_ip.check_key(&address.ip()).is_err() {
@@ -61,13 +65,27 @@ pub(crate) async fn run<E: Context, S: Signer>(
             tracing::debug!(%address, "connection refused: over the per-address handshake rate");
             continue;
         }
-        if active.load(Ordering::SeqCst) >= shared.config.max_concurrent_handshakes {
-            shared.metrics.handshake("inbound", "too_many_handshakes");
-            tracing::debug!(%address, "connection refused: too many handshakes under way");
+        let subnet = admission::subnet(
+            address.ip(),
+            shared.config.subnet_prefix_v4,
+            shared.config.subnet_prefix_v6,
+        );
+        // A tracked peer's own address answers for itself alone: its subnet's rate is not
+        // its to share with whoever else is in that subnet.
+        let tracked = lock(&shared.directory).is_tracked_ip(&address.ip());
+        if !tracked && per_subnet.check_key(&subnet).is_err() {
+            shared.metrics.handshake("inbound", "subnet_rate_limited");
+            tracing::debug!(%address, "connection refused: over the per-subnet handshake rate");
             continue;
         }
-        active.fetch_add(1, Ordering::SeqCst);
-        let slot = Slot(active.clone());
+        let slot = match admission::admit(&slots, address.ip(), tracked) {
+            Ok(slot) => slot,
+            Err(refusal) => {
+                shared.metrics.handshake("inbound", refusal.reason());
+                tracing::debug!(%address, reason = refusal.reason(), "connection refused");
+                continue;
+            }
+        };
         let shared = shared.clone();
         let span = tracing::info_span!(
             "connection",
