@@ -393,13 +393,23 @@ fn a_member_flooding_a_channel_is_throttled_and_counted_while_others_are_unaffec
 /// every address and every subnet stays far below its rate), at `per_second` to each of
 /// members 0 and 1, while members 2 and 3, down when it starts, come up and must connect.
 fn rotating_flood_leaves_members_connecting(per_second: u64) {
+    let addresses = (0..4000usize)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 100 + (i / 250) as u8, (i % 250) as u8, 1)))
+        .collect();
+    flood_leaves_members_connecting(per_second, addresses, false);
+}
+
+/// Silent (or, with `half_open`, a valid first frame's length and then silence) connections
+/// rotating over `addresses` at `per_second` to each of members 0 and 1, while members 2 and
+/// 3, down when it starts, come up and must connect within 3 s, with at least 90% of their
+/// dials succeeding.
+fn flood_leaves_members_connecting(per_second: u64, addresses: Vec<IpAddr>, half_open: bool) {
     deterministic::Runner::seeded(per_second).start(move |context| async move {
         let (network, _nodes) = mesh(&context, 4, 2).await;
-        let attackers: Vec<_> = (0..4000usize)
-            .map(|i| {
-                let ip = IpAddr::V4(Ipv4Addr::new(10, 100 + (i / 250) as u8, (i % 250) as u8, 1));
-                network.add_node(ip).unwrap()
-            })
+        let count = addresses.len();
+        let attackers: Vec<_> = addresses
+            .into_iter()
+            .map(|ip| network.add_node(ip).unwrap())
             .collect();
         let flood = context.child("flood").spawn(move |context| async move {
             let gap = Duration::from_nanos(1_000_000_000 / per_second);
@@ -407,7 +417,11 @@ fn rotating_flood_leaves_members_connecting(per_second: u64) {
                 let attacker = attackers[k % attackers.len()].clone();
                 let victim = address(k % 2);
                 context.child("silent").spawn(move |context| async move {
-                    let connection = attacker.dial(victim).await;
+                    let mut connection = attacker.dial(victim).await;
+                    if half_open && let Ok((sink, _)) = &mut connection {
+                        // A Hello's length, and then nothing of it.
+                        let _ = sink.send(176u32.to_be_bytes().to_vec()).await;
+                    }
                     context.sleep(Duration::from_secs(2)).await;
                     drop(connection);
                 });
@@ -437,11 +451,15 @@ fn rotating_flood_leaves_members_connecting(per_second: u64) {
                 )
             })
             .sum();
+        let subnet_limited: u64 = (0..2)
+            .map(|i| metric(&context, "handshakes", i, &["reason=\"subnet_rate_limited\""]))
+            .sum();
         eprintln!(
-            "rotating flood at {per_second}/s per member over 4,000 addresses: {refused} stranger connections refused for want of a slot; the two late members connected in {joined:?}, {ok} of {} of their dials succeeded",
+            "{} flood at {per_second}/s per member over {count} addresses: {refused} refused for want of a stranger's slot, {subnet_limited} by the subnet rate; the two late members connected in {joined:?}, {ok} of {} of their dials succeeded",
+            if half_open { "half-open" } else { "silent" },
             ok + failed
         );
-        assert!(refused > 0, "the flood filled the strangers' slots");
+        assert!(refused + subnet_limited > 0, "the flood was refused");
         assert!(ok * 10 >= (ok + failed) * 9, "{ok} of {} dials", ok + failed);
         flood.abort();
     });
@@ -455,6 +473,26 @@ fn a_rotating_flood_of_1000_a_second_from_4000_addresses_leaves_members_connecti
 #[test]
 fn a_rotating_flood_of_2000_a_second_from_4000_addresses_leaves_members_connecting() {
     rotating_flood_leaves_members_connecting(2000);
+}
+
+#[test]
+fn a_flood_from_100000_addresses_of_one_ipv6_64_leaves_members_connecting() {
+    let addresses = (0..100_000u128)
+        .map(|i| {
+            IpAddr::V6(std::net::Ipv6Addr::from(
+                (0x2001_0db8_0000_0001u128 << 64) | (i + 1),
+            ))
+        })
+        .collect();
+    flood_leaves_members_connecting(1000, addresses, false);
+}
+
+#[test]
+fn a_half_open_flood_from_4000_addresses_leaves_members_connecting() {
+    let addresses = (0..4000usize)
+        .map(|i| IpAddr::V4(Ipv4Addr::new(10, 100 + (i / 250) as u8, (i % 250) as u8, 1)))
+        .collect();
+    flood_leaves_members_connecting(1000, addresses, true);
 }
 
 /// `set` as commonware-p2p's address map.
