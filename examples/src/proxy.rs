@@ -326,6 +326,9 @@ where
         move |context: E, from, plain_sink, plain_stream, ticket: Ticket| {
             let settings = settings.clone();
             async move {
+                // A plain client has nothing to prove: once accepted, it is not evicted while
+                // the server is dialed (the per-address and subnet caps still hold).
+                ticket.claimed();
                 let Ok((sink, stream)) = context.dial(settings.server).await else {
                     tracing::warn!(%from, server = %settings.server, "proxy server unreachable");
                     return;
@@ -449,7 +452,8 @@ where
             context.sleep(ACCEPT_BACKOFF).await;
             continue;
         };
-        let Some((id, evicted)) = lock(&admission).admit(from.ip()) else {
+        // An IPv4 client of a dual-stack listener counts by its IPv4 address.
+        let Some((id, evicted)) = lock(&admission).admit(from.ip().to_canonical()) else {
             tracing::debug!(%from, "connection refused: too many from this address");
             continue;
         };

@@ -72,11 +72,11 @@ impl Admission {
         if !tracked && self.strangers >= self.limits.total - reserved {
             return Err(Refusal::StrangersFull);
         }
-        let from_ip = self.per_ip.entry(ip).or_default();
-        if *from_ip >= self.limits.per_ip {
+        // Looked up before inserting: a refused address leaves no entry behind.
+        if self.per_ip.get(&ip).copied().unwrap_or(0) >= self.limits.per_ip {
             return Err(Refusal::AddressFull);
         }
-        *from_ip += 1;
+        *self.per_ip.entry(ip).or_default() += 1;
         self.total += 1;
         if !tracked {
             self.strangers += 1;
@@ -177,6 +177,7 @@ mod tests {
             admit(&admission, ip(3), false).err(),
             Some(Refusal::StrangersFull)
         );
+        assert_eq!(lock(&admission).per_ip.len(), 2, "refusals leave no entry");
         // A tracked peer's address still gets in, up to the total.
         let _member = admit(&admission, ip(10), true).unwrap();
         let _other = admit(&admission, ip(11), true).unwrap();

@@ -191,6 +191,9 @@ impl<P: PublicKey> Directory<P> {
                 };
                 ingress.into_iter().chain([address.egress_ip()])
             })
+            // A placeholder (such as the egress of a peer known by name) is nobody's address.
+            .filter(|ip| !ip.is_unspecified())
+            .map(|ip| ip.to_canonical())
             .collect();
     }
 

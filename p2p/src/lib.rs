@@ -19,8 +19,9 @@
 //!   by the runtime's RNG, with per-peer exponential backoff and jitter ([`dial_schedule`]). A
 //!   DNS ingress is resolved through the runtime's resolver at each dial (one of its addresses,
 //!   picked at random); a name that does not resolve counts as a failed dial
-//!   (`dials{outcome="resolve_failed"}`). The egress address of an [`Address`] is recorded but
-//!   not used to filter inbound connections: the bouncer admits by key.
+//!   (`dials{outcome="resolve_failed"}`). The ingress and egress IPs of the tracked peers
+//!   decide who may take the handshake slots kept for members (see *Listening*); nobody is
+//!   refused for coming from another address: the bouncer admits by key.
 //! - **Listening.** Before anything is read: handshake rates per address and per subnet (a
 //!   tracked peer's own address is exempt from its subnet's), at most `max_handshakes_per_ip`
 //!   at once from one address, and a cap on concurrent handshakes of which

@@ -60,25 +60,28 @@ pub(crate) async fn run<E: Context, S: Signer>(
             per_subnet.retain_recent();
             pruned = now;
         }
-        if per_ip.check_key(&address.ip()).is_err() {
+        // An IPv4 client of a dual-stack listener shows as `::ffff:a.b.c.d`: judge it by its
+        // IPv4 address, or every IPv4 client would share one /64.
+        let ip = address.ip().to_canonical();
+        if per_ip.check_key(&ip).is_err() {
             shared.metrics.handshake("inbound", "rate_limited");
             tracing::debug!(%address, "connection refused: over the per-address handshake rate");
             continue;
         }
         let subnet = admission::subnet(
-            address.ip(),
+            ip,
             shared.config.subnet_prefix_v4,
             shared.config.subnet_prefix_v6,
         );
         // A tracked peer's own address answers for itself alone: its subnet's rate is not
         // its to share with whoever else is in that subnet.
-        let tracked = lock(&shared.directory).is_tracked_ip(&address.ip());
+        let tracked = lock(&shared.directory).is_tracked_ip(&ip);
         if !tracked && per_subnet.check_key(&subnet).is_err() {
             shared.metrics.handshake("inbound", "subnet_rate_limited");
             tracing::debug!(%address, "connection refused: over the per-subnet handshake rate");
             continue;
         }
-        let slot = match admission::admit(&slots, address.ip(), tracked) {
+        let slot = match admission::admit(&slots, ip, tracked) {
             Ok(slot) => slot,
             Err(refusal) => {
                 shared.metrics.handshake("inbound", refusal.reason());

@@ -111,7 +111,7 @@ where
         let admitted = slots
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .admit(from.ip(), context.current());
+            .admit(from.ip().to_canonical(), context.current());
         let Some((id, evicted)) = admitted else {
             tracing::debug!(%from, "metrics request refused: no slot for this address");
             continue;
