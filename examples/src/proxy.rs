@@ -27,7 +27,9 @@
 //! Limits, before anything is read: at most [`MAX_PER_ADDRESS`] connections from one address
 //! and [`MAX_PER_SUBNET`] from one subnet, [`MAX_HANDSHAKES`] still in their handshake (a
 //! newcomer evicts the one that has waited longest without naming an allowed client), and
-//! [`MAX_CONNECTIONS`] carried; more are closed unanswered. A proxy pauses after a failed
+//! [`MAX_CONNECTIONS`] carried; more are closed unanswered. There is no rate per address:
+//! strangers from several addresses opening connections fast enough to make 64 new ones
+//! within one client's Hello time could still evict that client's handshake. A proxy pauses after a failed
 //! accept (for example when out of file descriptors) rather than spin.
 
 use commonware_cryptography::ed25519;

@@ -6,8 +6,10 @@
 //! ever served. Each connection is its own task, at most [`MAX_REQUESTS`] at once and
 //! [`MAX_REQUESTS_PER_IP`] from one address (more are closed unanswered). When every slot is
 //! taken, a new connection takes the slot of the one that has waited longest for its head:
-//! a slow-loris client (many connections that send their head a byte at a time) only evicts
+//! a slow-loris client (many connections that send their head a byte at a time) mostly evicts
 //! its own connections, and a scraper that sends its request at once is answered throughout.
+//! Not covered: clients from many addresses opening connections fast enough to make 16 new
+//! ones within one scraper's request time (there is no rate per address).
 //! A slow or hostile client costs bounded memory and never holds up the node. The endpoint
 //! has no authentication: bind it to loopback or a monitoring network.
 //!
