@@ -12,7 +12,7 @@ use std::{
 
 mod support;
 
-use support::{Folder, Running, free_ports, metrics, sample as gauge, wait_until};
+use support::{Folder, Running, free_ports, metrics, metrics_within, sample as gauge};
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
@@ -85,18 +85,7 @@ fn three_nodes_mesh_exchange_lines_and_serve_metrics() {
     writeln!(nodes[2].stdin, "and back from two").unwrap();
     nodes[2].stdin.flush().unwrap();
     nodes[0].expect_line("and back from two", Duration::from_secs(10));
-    let mut text = String::new();
-    wait_until(
-        "node 0's metrics",
-        Duration::from_secs(60),
-        || match metrics(ports[3]) {
-            Some(body) => {
-                text = body;
-                true
-            }
-            None => false,
-        },
-    );
+    let text = metrics_within(ports[3], Duration::from_secs(60));
     for expected in [
         "# TYPE p2p_connected_peers gauge",
         "p2p_handshakes_total{",

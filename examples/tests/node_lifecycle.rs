@@ -12,7 +12,9 @@ use std::{
 
 mod support;
 
-use support::{Folder, NodeFiles, Running, exit_code, metrics, sample, signal, wait_until};
+use support::{
+    Folder, NodeFiles, Running, exit_code, metrics, metrics_within, sample, signal, wait_until,
+};
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
@@ -98,16 +100,7 @@ fn stops_gracefully_on(name: &str) {
     wait_until("the peer seeing the close", MESH, || {
         connected(files.metrics[1]) == Some(0.0)
     });
-    let mut text = String::new();
-    wait_until("the survivor's metrics", MESH, || {
-        match metrics(files.metrics[1]) {
-            Some(body) => {
-                text = body;
-                true
-            }
-            None => false,
-        }
-    });
+    let text = metrics_within(files.metrics[1], MESH);
     assert_eq!(
         sample(&text, "p2p_connections_closed_total{reason=\"closed\"}"),
         Some(1.0),
@@ -154,16 +147,7 @@ fn lines_pasted_before_any_peer_and_beyond_the_quota_all_arrive_in_order() {
         .collect();
     let expected: Vec<String> = (0..LINES).map(|i| format!("line {i:03}")).collect();
     assert_eq!(texts, expected);
-    let mut text = String::new();
-    wait_until("node 0's metrics", MESH, || {
-        match metrics(files.metrics[0]) {
-            Some(body) => {
-                text = body;
-                true
-            }
-            None => false,
-        }
-    });
+    let text = metrics_within(files.metrics[0], MESH);
     assert_eq!(
         sample(
             &text,

@@ -423,11 +423,7 @@ fn assert_timed_out<T>(
     started: SystemTime,
     timeout: Duration,
 ) {
-    assert_eq!(
-        result.err().map(|error| error.reason()),
-        Some("handshake_timeout")
-    );
-    assert_elapsed(context, started, timeout);
+    assert_timed_out_as("handshake_timeout", result, context, started, timeout);
 }
 
 /// Asserts that `result` is the listener's hello timeout, fired at `timeout` after `started`.
@@ -437,14 +433,17 @@ fn assert_hello_timed_out<T>(
     started: SystemTime,
     timeout: Duration,
 ) {
-    assert_eq!(
-        result.err().map(|error| error.reason()),
-        Some("hello_timeout")
-    );
-    assert_elapsed(context, started, timeout);
+    assert_timed_out_as("hello_timeout", result, context, started, timeout);
 }
 
-fn assert_elapsed(context: &deterministic::Context, started: SystemTime, timeout: Duration) {
+fn assert_timed_out_as<T>(
+    reason: &str,
+    result: Result<T, Error>,
+    context: &deterministic::Context,
+    started: SystemTime,
+    timeout: Duration,
+) {
+    assert_eq!(result.err().map(|error| error.reason()), Some(reason));
     let elapsed = context.current().duration_since(started).unwrap();
     assert!(
         elapsed >= timeout && elapsed < timeout + Duration::from_millis(50),

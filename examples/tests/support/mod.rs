@@ -210,6 +210,24 @@ pub fn metrics(port: u16) -> Option<String> {
     head.starts_with("HTTP/1.1 200").then(|| body.to_string())
 }
 
+/// The body of `GET /metrics` on `port`, waiting (up to `within`, a safety net) until it
+/// answers.
+pub fn metrics_within(port: u16, within: Duration) -> String {
+    let mut text = String::new();
+    wait_until(
+        &format!("metrics on port {port}"),
+        within,
+        || match metrics(port) {
+            Some(body) => {
+                text = body;
+                true
+            }
+            None => false,
+        },
+    );
+    text
+}
+
 /// The value of the first sample of `name` (a metric name, with labels if any) in `text`.
 pub fn sample(text: &str, name: &str) -> Option<f64> {
     text.lines()
