@@ -12,6 +12,7 @@ fuzz_target!(|data: &[u8]| {
         Ok(Message::Data { channel, payload }) => wire::encode_data(channel, payload).coalesce(),
         Ok(Message::Ping(nonce)) => wire::encode_ping(nonce),
         Ok(Message::Pong(nonce)) => wire::encode_pong(nonce),
+        Ok(Message::Keep) => wire::encode_keep(),
         Err(_) => return,
     };
     assert_eq!(encoded.as_ref(), data, "decode and encode disagree");

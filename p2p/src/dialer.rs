@@ -161,12 +161,35 @@ async fn dial<E: Context, S: Signer>(
     shared.metrics.dial("connected");
     shared.metrics.handshake("outbound", "ok");
     tracing::debug!(%address, "connected");
+    // Unless we are the arbiter of the pair, the connection is ours to use only once the
+    // peer keeps it (see `duplicate`); until then the peer stays marked as being dialed.
+    let arbiter = lock(&shared.directory).is_arbiter(&peer);
+    let receiver = if arbiter {
+        receiver
+    } else {
+        let timeout = shared.config.handshake_timeout;
+        match Box::pin(peer::await_keep(&context, receiver, timeout)).await {
+            Ok(receiver) => receiver,
+            Err(reason) => {
+                // Most often the peer dialed us at the same time and keeps its own
+                // connection: not worth more than a debug line, but retried with backoff.
+                shared.metrics.connection_closed(reason);
+                lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
+                return;
+            }
+        }
+    };
     let registered = lock(&shared.directory).register(peer.clone(), true, context.current());
     match registered {
         Ok(registration) => {
             let peer = shared.peer(peer, registration);
             Box::pin(peer::run(context, peer, sender, receiver)).await;
         }
-        Err(Refusal::Duplicate | Refusal::NotAllowed) => drop((sender, receiver)),
+        Err(refusal) => {
+            if refusal == Refusal::Duplicate {
+                tracing::debug!("the peer dialed us at the same time: keeping its connection");
+            }
+            shared.metrics.connection_closed(refusal.reason());
+        }
     }
 }

@@ -39,11 +39,22 @@ pub(crate) struct Lanes {
     pub(crate) bytes: Arc<ByteBudget>,
 }
 
-/// The receiving ends a new connection's peer actor works from.
-pub(crate) struct Registration {
-    pub(crate) id: u64,
+/// The receiving ends of the queues towards one peer. One connection's writer holds them at a
+/// time; when a connection replaces another, the new writer takes them over once the old one
+/// lets go, so what the old one left queued is written next, in order.
+pub(crate) struct Queues {
     pub(crate) high: mpsc::Receiver<Outbound>,
     pub(crate) low: mpsc::Receiver<Outbound>,
+}
+
+/// [`Queues`] as the connections to one peer share them.
+pub(crate) type SharedQueues = Arc<futures::lock::Mutex<Queues>>;
+
+/// What a new connection's peer actor works from.
+pub(crate) struct Registration {
+    pub(crate) id: u64,
+    /// The queues towards the peer, carried over from the connection this one replaced.
+    pub(crate) queues: SharedQueues,
     /// The lanes' byte budget: the writer releases what it takes.
     pub(crate) bytes: Arc<ByteBudget>,
     /// Fires (is dropped) when the directory ends the connection.
@@ -59,6 +70,7 @@ struct Connection {
     /// When it was registered: a connection that ends soon after counts as a failed dial.
     since: SystemTime,
     lanes: Lanes,
+    queues: SharedQueues,
     /// Dropping it tells the peer actor to end the connection.
     _stop: oneshot::Sender<()>,
 }
@@ -71,8 +83,19 @@ pub(crate) const STABLE_CONNECTION: Duration = Duration::from_secs(5);
 pub(crate) enum Refusal {
     /// The peer is not tracked or is blocked.
     NotAllowed,
-    /// A connection to the peer already exists and the duplicate rule keeps it.
+    /// We are the arbiter of the pair and already use a connection to the peer of the other
+    /// direction (see [`duplicate`]).
     Duplicate,
+}
+
+impl Refusal {
+    /// The `connections_closed` reason.
+    pub(crate) fn reason(self) -> &'static str {
+        match self {
+            Self::NotAllowed => "not_allowed",
+            Self::Duplicate => "duplicate",
+        }
+    }
 }
 
 pub(crate) struct Directory<P: PublicKey> {
@@ -303,10 +326,9 @@ impl<P: PublicKey> Directory<P> {
     /// Peers to dial now, with their addresses: allowed, not connected, not being dialed, and
     /// out of backoff. They are marked as being dialed.
     ///
-    /// Of two peers, the one with the smaller key dials first (its connection is the one the
-    /// duplicate rule keeps); the other dials only once the peer has been missing for the
-    /// dial grace period. Two peers rarely dial each other at once, so messages are rarely
-    /// sent on a connection the duplicate rule then closes.
+    /// Of two peers, the arbiter (the smaller key) dials first; the other dials only once the
+    /// peer has been missing for the dial grace period, so two peers rarely spend two
+    /// handshakes on one connection. When they do, the arbiter picks one (see [`duplicate`]).
     pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, Ingress)> {
         // A stopping network dials nobody (its connections are closing).
         if self.closed {
@@ -323,7 +345,7 @@ impl<P: PublicKey> Directory<P> {
                 continue;
             }
             let since = *self.missing_since.entry(peer.clone()).or_insert(now);
-            let first_to_dial = duplicate::keep_dialed(self.me.as_ref(), peer.as_ref());
+            let first_to_dial = self.is_arbiter(&peer);
             let waited = now.duration_since(since).unwrap_or_default() >= self.dial_grace;
             if (first_to_dial || waited)
                 && !self.dialing.contains(&peer)
@@ -353,7 +375,15 @@ impl<P: PublicKey> Directory<P> {
         (self.schedule.failures(&peer), wait)
     }
 
-    /// Registers an authenticated connection, applying the duplicate rule.
+    /// Whether we are the arbiter of our pair with `peer`: we dial first and decide which
+    /// connection the pair uses (see [`duplicate`]).
+    pub(crate) fn is_arbiter(&self, peer: &P) -> bool {
+        duplicate::is_arbiter(self.me.as_ref(), peer.as_ref())
+    }
+
+    /// Registers an authenticated connection, applying the duplicate rule: as the arbiter, a
+    /// connection of the other direction than the one in use is refused; otherwise the newer
+    /// connection replaces the older and takes over its queues.
     pub(crate) fn register(
         &mut self,
         peer: P,
@@ -366,46 +396,54 @@ impl<P: PublicKey> Directory<P> {
         if self.closed || !self.book.is_allowed(&peer, now) {
             return Err(Refusal::NotAllowed);
         }
-        if let Some(existing) = self.connections.get(&peer) {
-            // The duplicate rule decides between a dialed and an accepted connection. Between
-            // two of the same kind (the peer reconnected), the newer one wins: the older is
-            // most likely dead and not yet noticed.
-            let keep_dialed = duplicate::keep_dialed(self.me.as_ref(), peer.as_ref());
-            if existing.dialed == keep_dialed && dialed != keep_dialed {
-                return Err(Refusal::Duplicate);
-            }
+        if self.is_arbiter(&peer)
+            && let Some(existing) = self.connections.get(&peer)
+            && existing.dialed != dialed
+        {
+            return Err(Refusal::Duplicate);
         }
-        let (high_tx, high) = mpsc::channel(self.lane_capacity);
-        let (low_tx, low) = mpsc::channel(self.lane_capacity);
+        // Dropping the replaced connection's entry (its stop sender) ends that connection;
+        // its queues stay with the peer.
+        let (lanes, queues) = match self.connections.remove(&peer) {
+            Some(replaced) => (replaced.lanes, replaced.queues),
+            None => {
+                let (high_tx, high) = mpsc::channel(self.lane_capacity);
+                let (low_tx, low) = mpsc::channel(self.lane_capacity);
+                let lanes = Lanes {
+                    high: high_tx,
+                    low: low_tx,
+                    bytes: Arc::new(ByteBudget::new(self.lane_bytes)),
+                };
+                let queues = Arc::new(futures::lock::Mutex::new(Queues { high, low }));
+                (lanes, queues)
+            }
+        };
         let (stop_tx, stop) = oneshot::channel();
-        let bytes = Arc::new(ByteBudget::new(self.lane_bytes));
         let id = self.next_id;
         self.next_id += 1;
+        let registration = Registration {
+            id,
+            queues: queues.clone(),
+            bytes: lanes.bytes.clone(),
+            stop,
+            live: self.live.clone(),
+        };
         let connection = Connection {
             id,
             dialed,
             since: now,
-            lanes: Lanes {
-                high: high_tx,
-                low: low_tx,
-                bytes: bytes.clone(),
-            },
+            lanes,
+            queues,
             _stop: stop_tx,
         };
-        // Replacing an existing entry drops its stop sender, which ends that connection.
         self.connections.insert(peer, connection);
         self.update_gauge();
-        Ok(Registration {
-            id,
-            high,
-            low,
-            bytes,
-            stop,
-            live: self.live.clone(),
-        })
+        Ok(registration)
     }
 
-    /// Forgets the connection `id` to `peer` when it ends (a newer one is left alone).
+    /// Forgets the connection `id` to `peer` when it ends (a newer one is left alone). Returns
+    /// whether a newer connection took over its `queues`: if not, whatever they still hold
+    /// will never be written.
     ///
     /// A connection that lived at least [`STABLE_CONNECTION`] resets the peer's dial backoff;
     /// one that ended sooner counts as a failure, so a peer that drops every connection at once
@@ -414,12 +452,16 @@ impl<P: PublicKey> Directory<P> {
         &mut self,
         peer: &P,
         id: u64,
+        queues: &SharedQueues,
         now: SystemTime,
         rng: &mut impl rand_core::Rng,
-    ) {
-        let Some(connection) = self.connections.get(peer).filter(|c| c.id == id) else {
-            return;
+    ) -> bool {
+        let Some(connection) = self.connections.get(peer) else {
+            return false;
         };
+        if connection.id != id {
+            return Arc::ptr_eq(&connection.queues, queues);
+        }
         let lived = now.duration_since(connection.since).unwrap_or_default();
         self.connections.remove(peer);
         self.update_gauge();
@@ -428,6 +470,7 @@ impl<P: PublicKey> Directory<P> {
         } else {
             self.schedule.failed(peer.clone(), now, rng);
         }
+        false
     }
 
     /// The queues towards a connected peer.
@@ -498,27 +541,66 @@ mod tests {
         )
     }
 
+    /// `(arbiter, other)`: the seeds of the smaller and the larger key.
+    fn pair() -> (u64, u64) {
+        if key(1) < key(2) { (1, 2) } else { (2, 1) }
+    }
+
     #[test]
-    fn simultaneous_connections_leave_the_one_dialed_by_the_smaller_key() {
-        let (a, b) = if key(1) < key(2) { (1, 2) } else { (2, 1) };
-        // On both sides, register the dialed and the accepted connection in either order.
+    fn the_arbiter_keeps_the_first_connection_against_one_of_the_other_direction() {
+        let (arbiter, other) = pair();
         for dialed_first in [true, false] {
-            for (me, peer) in [(a, b), (b, a)] {
-                let mut directory = directory(me);
-                track(&mut directory, 1, vec![(key(peer), addr(1))]);
-                let first = directory.register(key(peer), dialed_first, UNIX_EPOCH);
-                let second = directory.register(key(peer), !dialed_first, UNIX_EPOCH);
-                assert!(first.is_ok());
-                let kept_dialed = match second {
-                    // The second replaced the first.
-                    Ok(_) => !dialed_first,
-                    Err(Refusal::Duplicate) => dialed_first,
-                    Err(other) => panic!("{other:?}"),
-                };
-                // The survivor is the connection `a` dialed, seen from either side.
-                assert_eq!(kept_dialed, me == a, "me {me} dialed_first {dialed_first}");
-                assert_eq!(directory.connected_count(), 1);
-            }
+            let mut directory = directory(arbiter);
+            track(&mut directory, 1, vec![(key(other), addr(1))]);
+            let mut first = directory
+                .register(key(other), dialed_first, UNIX_EPOCH)
+                .unwrap();
+            assert_eq!(
+                directory
+                    .register(key(other), !dialed_first, UNIX_EPOCH)
+                    .err(),
+                Some(Refusal::Duplicate),
+                "dialed first: {dialed_first}"
+            );
+            assert_eq!(first.stop.try_recv(), Ok(None), "the first one goes on");
+            assert_eq!(directory.connected_count(), 1);
+        }
+    }
+
+    #[test]
+    fn a_newer_connection_replaces_the_older_and_takes_over_its_queues() {
+        let (arbiter, other) = pair();
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        // The arbiter between two of one direction (the peer reconnected); the other side
+        // for any two the arbiter kept.
+        for (me, peer, old_dialed, new_dialed) in [
+            (arbiter, other, false, false),
+            (other, arbiter, true, false),
+            (other, arbiter, false, true),
+        ] {
+            let mut directory = directory(me);
+            track(&mut directory, 1, vec![(key(peer), addr(1))]);
+            let mut old = directory
+                .register(key(peer), old_dialed, UNIX_EPOCH)
+                .unwrap();
+            let lanes = directory.lanes_mut(&key(peer)).unwrap();
+            lanes.low.try_send((7, b"queued".to_vec().into())).unwrap();
+            let new = directory
+                .register(key(peer), new_dialed, UNIX_EPOCH)
+                .unwrap();
+            assert!(
+                old.stop.try_recv().is_err(),
+                "the older one is told to stop"
+            );
+            assert!(Arc::ptr_eq(&old.queues, &new.queues));
+            assert!(
+                directory.unregister(&key(peer), old.id, &old.queues, UNIX_EPOCH, &mut rng),
+                "the newer one writes what the older one left"
+            );
+            assert_eq!(directory.connected_count(), 1);
+            let mut queues = new.queues.try_lock().unwrap();
+            let (channel, payload) = queues.low.try_recv().unwrap();
+            assert_eq!((channel, payload.as_ref()), (7, &b"queued"[..]));
         }
     }
 
@@ -602,11 +684,14 @@ mod tests {
         let mut directory = directory(1);
         track(&mut directory, 1, vec![(key(2), addr(2))]);
         let old = directory.register(key(2), false, UNIX_EPOCH).unwrap();
-        directory.unregister(&key(2), old.id, UNIX_EPOCH, &mut rng);
+        assert!(!directory.unregister(&key(2), old.id, &old.queues, UNIX_EPOCH, &mut rng));
         let new = directory.register(key(2), false, UNIX_EPOCH).unwrap();
-        directory.unregister(&key(2), old.id, UNIX_EPOCH, &mut rng);
+        assert!(
+            !directory.unregister(&key(2), old.id, &old.queues, UNIX_EPOCH, &mut rng),
+            "a connection registered after the old one ended has queues of its own"
+        );
         assert_eq!(directory.connected_count(), 1);
-        directory.unregister(&key(2), new.id, UNIX_EPOCH, &mut rng);
+        assert!(!directory.unregister(&key(2), new.id, &new.queues, UNIX_EPOCH, &mut rng));
         assert_eq!(directory.connected_count(), 0);
     }
 
@@ -617,7 +702,8 @@ mod tests {
         track(&mut directory, 1, vec![(key(2), addr(2))]);
         let start = UNIX_EPOCH + Duration::from_secs(100);
         let first = directory.register(key(2), true, start).unwrap();
-        directory.unregister(&key(2), first.id, start + Duration::from_secs(1), &mut rng);
+        let ended = start + Duration::from_secs(1);
+        directory.unregister(&key(2), first.id, &first.queues, ended, &mut rng);
         assert!(
             directory
                 .take_dials(start + Duration::from_secs(1))
@@ -626,7 +712,8 @@ mod tests {
         );
         let later = start + Duration::from_secs(60);
         let second = directory.register(key(2), true, later).unwrap();
-        directory.unregister(&key(2), second.id, later + STABLE_CONNECTION, &mut rng);
+        let ended = later + STABLE_CONNECTION;
+        directory.unregister(&key(2), second.id, &second.queues, ended, &mut rng);
         assert_eq!(directory.take_dials(later + STABLE_CONNECTION).len(), 1);
     }
 

@@ -10,11 +10,16 @@
 //! stream handshake and then the peer actor: a reader routing what arrives into channel
 //! backlogs, and a writer taking queued messages, high priority first, into batched writes.
 //!
-//! - **One connection per peer.** Of two peers, the one with the smaller key dials; the other
-//!   dials only after a grace period. If both connections exist anyway, both sides keep the
-//!   one dialed by the smaller key ([`duplicate`]). Messages queued on the connection that is
-//!   closed are not moved to the survivor: they are counted as `dropped_disconnected`. A
-//!   connection that ends within 5 s counts as a failed dial, so it is retried with backoff.
+//! - **One connection per peer, nothing lost when dials meet.** Of two peers, the one with
+//!   the smaller key (the pair's arbiter) dials; the other dials only after a grace period.
+//!   If both connections complete anyway, the arbiter keeps one and says so with the first
+//!   message on it; the other side sends nothing on a connection until it is kept
+//!   ([`duplicate`]). So no message is queued on a connection that is then closed as a
+//!   duplicate. A newer connection that replaces an older one (the peer reconnected) takes
+//!   over the queues towards the peer, in order; `dropped_disconnected` counts what was queued
+//!   for a peer whose connection ended with none to replace it, and what was being written
+//!   when it ended. A connection that ends within 5 s counts as a failed dial, so it is
+//!   retried with backoff.
 //! - **Dialing.** Every `dial_interval`, missing primary peers are dialed in an order shuffled
 //!   by the runtime's RNG, with per-peer exponential backoff and jitter ([`dial_schedule`]). A
 //!   DNS ingress is resolved through the runtime's resolver at each dial (one of its addresses,
@@ -74,7 +79,9 @@
 //! waited for the peer's quota before going on (they are counted again as received or
 //! dropped); `bytes{channel,direction,fate}`; `rtt_seconds`;
 //! `connections_closed{reason}` (`stopped` by this node, or the failure: `silence`,
-//! `malformed`, `unknown_channel`, or the stream's error reason such as `message_too_large`).
+//! `malformed`, `unknown_channel`, or the stream's error reason such as `message_too_large`;
+//! for a connection that never carried messages: `duplicate` when this node, as arbiter,
+//! kept another, `not_kept` when the arbiter closed it unkept, `keep_timeout`, `not_allowed`).
 //! `sent` means handed to the stream: a connection cut afterwards can still lose it on the
 //! wire, which the stream reports to neither side.
 //!

@@ -6,7 +6,7 @@
 use crate::{
     admission::{self, Admission, Limits},
     context::Context,
-    directory::lock,
+    directory::{Refusal, lock},
     events,
     network::Shared,
     peer,
@@ -125,11 +125,35 @@ pub(crate) async fn run<E: Context, S: Signer>(
                 shared.metrics.handshake("inbound", "ok");
                 tracing::Span::current().record("peer", tracing::field::display(&peer));
                 tracing::debug!("connected");
+                // Unless we are the pair's arbiter, the peer's `Keep` comes first.
+                let arbiter = lock(&shared.directory).is_arbiter(&peer);
+                let receiver = if arbiter {
+                    receiver
+                } else {
+                    let timeout = shared.config.handshake_timeout;
+                    match Box::pin(peer::await_keep(&context, receiver, timeout)).await {
+                        Ok(receiver) => receiver,
+                        Err(reason) => {
+                            shared.metrics.connection_closed(reason);
+                            return;
+                        }
+                    }
+                };
                 let registered =
                     lock(&shared.directory).register(peer.clone(), false, context.current());
-                if let Ok(registration) = registered {
-                    let peer = shared.peer(peer, registration);
-                    Box::pin(peer::run(context, peer, sender, receiver)).await;
+                match registered {
+                    Ok(registration) => {
+                        let peer = shared.peer(peer, registration);
+                        Box::pin(peer::run(context, peer, sender, receiver)).await;
+                    }
+                    Err(refusal) => {
+                        if refusal == Refusal::Duplicate {
+                            tracing::debug!(
+                                "we dialed the peer at the same time: keeping our connection"
+                            );
+                        }
+                        shared.metrics.connection_closed(refusal.reason());
+                    }
                 }
             }
             .instrument(span)

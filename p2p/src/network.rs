@@ -70,6 +70,7 @@ impl<S: Signer, E: Context> Shared<S, E> {
         registration: Registration,
     ) -> Peer<S::PublicKey, E> {
         Peer {
+            send_keep: lock(&self.directory).is_arbiter(&peer),
             peer,
             registration,
             channels: self.channels.clone(),

@@ -2,15 +2,17 @@
 //! that batches what we send, keeps the connection alive with pings, and ends it cleanly.
 //!
 //! The reader runs as a child task, so it ends with the connection task. The connection ends
-//! when the directory says so (the peer left every set, was blocked, or lost the duplicate
-//! rule), when the stream fails, when the peer is silent for `max_silence`, or when it sends
-//! anything malformed: an undecodable message or a channel nobody registered.
+//! when the directory says so (the peer left every set, was blocked, or a newer connection
+//! replaced this one and takes over its queues), when the stream fails, when the peer is
+//! silent for `max_silence`, or when it sends anything malformed: an undecodable message, a
+//! second `Keep`, or a channel nobody registered. Of a pair, the arbiter's writer sends `Keep`
+//! first; the other side reads it ([`await_keep`]) before the connection is registered.
 
 use crate::{
     budget::ByteBudget,
     channels::InboundChannels,
     context::Context,
-    directory::{Outbound, Registration, SharedDirectory, lock},
+    directory::{Outbound, Queues, Registration, SharedDirectory, lock},
     metrics::{Fate, Metrics},
     wire::{self, Message},
 };
@@ -19,6 +21,7 @@ use commonware_runtime::{IoBufs, Sink, Stream};
 use futures::{
     FutureExt as _, StreamExt as _,
     channel::{mpsc, oneshot},
+    future::Fuse,
     select_biased,
 };
 use palisade_stream::{Receiver, Sender};
@@ -61,6 +64,8 @@ pub(crate) struct Timers {
 pub(crate) struct Peer<P: PublicKey, E: Context> {
     pub(crate) peer: P,
     pub(crate) registration: Registration,
+    /// Whether we are the pair's arbiter, whose first message is `Keep`.
+    pub(crate) send_keep: bool,
     pub(crate) channels: InboundChannels<P, E>,
     pub(crate) directory: SharedDirectory<P>,
     pub(crate) metrics: Metrics,
@@ -69,6 +74,62 @@ pub(crate) struct Peer<P: PublicKey, E: Context> {
 
 /// The outstanding ping: its nonce and when it left.
 type PendingPing = Arc<Mutex<Option<(u64, SystemTime)>>>;
+
+/// Fires when the directory ends the connection.
+type Stop = Fuse<oneshot::Receiver<()>>;
+
+/// Fires with the reason when the reader ends.
+type ReaderEnded = Fuse<oneshot::Receiver<&'static str>>;
+
+/// Waits for the arbiter's `Keep`, which must be the first message of a connection the
+/// arbiter registered (see [`crate::duplicate`]); returns the receiver to read on.
+///
+/// # Errors
+/// Why the connection is not used: `not_kept` when it ends first (the arbiter refused it, or
+/// it broke), `keep_timeout` when nothing arrives within `timeout`, `malformed` when the first
+/// message is anything else.
+pub(crate) async fn await_keep<E: Context, I: Stream>(
+    context: &E,
+    mut receiver: Receiver<I>,
+    timeout: Duration,
+) -> Result<Receiver<I>, &'static str> {
+    let first = {
+        let receiving = receiver.recv().fuse();
+        let timeout = context.sleep(timeout).fuse();
+        futures::pin_mut!(receiving, timeout);
+        select_biased! {
+            first = receiving => first,
+            _ = timeout => return Err("keep_timeout"),
+        }
+    };
+    match first.map(wire::decode) {
+        Ok(Ok(Message::Keep)) => Ok(receiver),
+        Ok(_) => Err("malformed"),
+        Err(error) => {
+            tracing::debug!(
+                reason = error.reason(),
+                "connection ended before the arbiter kept it"
+            );
+            Err("not_kept")
+        }
+    }
+}
+
+/// Runs `work` unless the directory ends the connection or the reader ends first: a slow
+/// peer cannot hold a connection we want gone.
+async fn unless_ended<T>(
+    work: impl Future<Output = T>,
+    mut stop: &mut Stop,
+    mut reader_ended: &mut ReaderEnded,
+) -> Result<T, End> {
+    let work = work.fuse();
+    futures::pin_mut!(work);
+    select_biased! {
+        _ = stop => Err(End::Stopped),
+        reason = reader_ended => Err(End::Failed(reason.unwrap_or("reader_stopped"))),
+        value = work => Ok(value),
+    }
+}
 
 /// Runs the connection until it ends, then unregisters it.
 pub(crate) async fn run<E, P, O, I>(
@@ -85,6 +146,7 @@ pub(crate) async fn run<E, P, O, I>(
     let Peer {
         peer,
         registration,
+        send_keep,
         channels,
         directory,
         metrics,
@@ -92,8 +154,7 @@ pub(crate) async fn run<E, P, O, I>(
     } = peer;
     let Registration {
         id,
-        mut high,
-        mut low,
+        queues,
         bytes: queued_bytes,
         stop,
         // Dropped only when this task ends, after the authenticated close below.
@@ -122,56 +183,65 @@ pub(crate) async fn run<E, P, O, I>(
     });
     let mut reader_ended = reader_ended.fuse();
     let mut stop = stop.fuse();
-    let mut next_ping = context.current() + timers.ping_interval;
-    let mut ping_nonce = 0u64;
-    let end = loop {
-        let ping_due = context.sleep_until(next_ping).fuse();
-        futures::pin_mut!(ping_due);
-        // What to write next: a pong, a ping, or a batch of queued messages.
-        let (outgoing, batch): (Vec<IoBufs>, Vec<Outbound>) = select_biased! {
-            _ = stop => break End::Stopped,
-            reason = reader_ended => break End::Failed(reason.unwrap_or("reader_stopped")),
-            nonce = pongs.next() => match nonce {
-                Some(nonce) => (vec![wire::encode_pong(nonce).into()], Vec::new()),
-                None => break End::Failed("pong_queue_closed"),
-            },
-            message = high.next() => match message {
-                Some(message) => take_batch(message, &mut high, &mut low, &queued_bytes),
-                None => break End::Stopped,
-            },
-            message = low.next() => match message {
-                Some(message) => take_batch(message, &mut high, &mut low, &queued_bytes),
-                None => break End::Stopped,
-            },
-            _ = ping_due => {
-                ping_nonce += 1;
-                *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) =
-                    Some((ping_nonce, context.current()));
-                next_ping = context.current() + timers.ping_interval;
-                (vec![wire::encode_ping(ping_nonce).into()], Vec::new())
+    // The queues, once the connection this one replaced (if any) has let go of them.
+    let mut held = None;
+    let end = 'connection: {
+        if send_keep {
+            let keep = sender.send_many(vec![IoBufs::from(wire::encode_keep())]);
+            match unless_ended(keep, &mut stop, &mut reader_ended).await {
+                Ok(Ok(())) => {}
+                Ok(Err(error)) => break 'connection End::Failed(error.reason()),
+                Err(end) => break 'connection end,
             }
-        };
-        // The write itself gives way to a stop or a dead reader: a slow peer cannot hold a
-        // connection we want gone.
-        let written = {
-            let sending = sender.send_many(outgoing).fuse();
-            futures::pin_mut!(sending);
-            select_biased! {
-                _ = stop => Err(End::Stopped),
-                reason = reader_ended => Err(End::Failed(reason.unwrap_or("reader_stopped"))),
-                result = sending => result.map_err(|error| End::Failed(error.reason())),
-            }
-        };
-        let fate = if written.is_ok() {
-            Fate::Sent
-        } else {
-            Fate::DroppedDisconnected
-        };
-        for (channel, payload) in &batch {
-            metrics.message(*channel, fate, payload.len());
         }
-        if let Err(end) = written {
-            break end;
+        let guard = match unless_ended(queues.lock(), &mut stop, &mut reader_ended).await {
+            Ok(guard) => held.insert(guard),
+            Err(end) => break 'connection end,
+        };
+        let Queues { high, low } = &mut **guard;
+        let mut next_ping = context.current() + timers.ping_interval;
+        let mut ping_nonce = 0u64;
+        loop {
+            let ping_due = context.sleep_until(next_ping).fuse();
+            futures::pin_mut!(ping_due);
+            // What to write next: a pong, a ping, or a batch of queued messages.
+            let (outgoing, batch): (Vec<IoBufs>, Vec<Outbound>) = select_biased! {
+                _ = stop => break End::Stopped,
+                reason = reader_ended => break End::Failed(reason.unwrap_or("reader_stopped")),
+                nonce = pongs.next() => match nonce {
+                    Some(nonce) => (vec![wire::encode_pong(nonce).into()], Vec::new()),
+                    None => break End::Failed("pong_queue_closed"),
+                },
+                message = high.next() => match message {
+                    Some(message) => take_batch(message, high, low, &queued_bytes),
+                    None => break End::Stopped,
+                },
+                message = low.next() => match message {
+                    Some(message) => take_batch(message, high, low, &queued_bytes),
+                    None => break End::Stopped,
+                },
+                _ = ping_due => {
+                    ping_nonce += 1;
+                    *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) =
+                        Some((ping_nonce, context.current()));
+                    next_ping = context.current() + timers.ping_interval;
+                    (vec![wire::encode_ping(ping_nonce).into()], Vec::new())
+                }
+            };
+            let written = unless_ended(sender.send_many(outgoing), &mut stop, &mut reader_ended)
+                .await
+                .and_then(|result| result.map_err(|error| End::Failed(error.reason())));
+            let fate = if written.is_ok() {
+                Fate::Sent
+            } else {
+                Fate::DroppedDisconnected
+            };
+            for (channel, payload) in &batch {
+                metrics.message(*channel, fate, payload.len());
+            }
+            if let Err(end) = written {
+                break end;
+            }
         }
     };
     // Nothing more is delivered from this peer once the connection is done with.
@@ -183,13 +253,24 @@ pub(crate) async fn run<E, P, O, I>(
     metrics.connection_closed(reason);
     tracing::debug!(reason, "connection closed");
     let now = context.current();
-    lock(&directory).unregister(&peer, id, now, &mut context);
-    // Whatever is still queued will not be written: count it.
-    high.close();
-    low.close();
-    while let Some((channel, payload)) = high.try_recv().ok().or_else(|| low.try_recv().ok()) {
-        queued_bytes.release(payload.len());
-        metrics.message(channel, Fate::DroppedDisconnected, payload.len());
+    let handed_over = lock(&directory).unregister(&peer, id, &queues, now, &mut context);
+    if handed_over {
+        // The connection that replaced this one writes what is still queued.
+        drop(held);
+    } else {
+        // Nobody will write what is still queued: count it. (Whoever holds the queues now is
+        // an older connection that is ending too.)
+        let mut guard = match held {
+            Some(guard) => guard,
+            None => queues.lock().await,
+        };
+        let Queues { high, low } = &mut *guard;
+        high.close();
+        low.close();
+        while let Some((channel, payload)) = high.try_recv().ok().or_else(|| low.try_recv().ok()) {
+            queued_bytes.release(payload.len());
+            metrics.message(channel, Fate::DroppedDisconnected, payload.len());
+        }
     }
     if matches!(end, End::Stopped) {
         // End with the stream's authenticated close, but never wait on a stuck peer for long.
@@ -281,6 +362,9 @@ where
         read_since_yield += message.len();
         match wire::decode(message) {
             Err(_) => return "malformed",
+            // `Keep` comes once, first, from the arbiter, and was read before this reader
+            // started: another is malformed.
+            Ok(Message::Keep) => return "malformed",
             Ok(Message::Ping(nonce)) => {
                 // A full pong queue means the peer pings too fast: drop the pong.
                 let _ = pongs.try_send(nonce);

@@ -7,10 +7,11 @@
 //! | data | `0x00`, channel as unsigned LEB128 (1-10 bytes, shortest form), payload (the rest) |
 //! | ping | `0x01`, nonce (8 bytes, big-endian) |
 //! | pong | `0x02`, nonce (8 bytes, big-endian) |
+//! | keep | `0x03` alone: the first message of a connection the arbiter keeps (see [`crate::duplicate`]) |
 //!
 //! The stream already authenticates and bounds each message, so the encoding carries no length
 //! of its own. Decoding is strict: an unknown kind, a channel in a longer form than needed, or a
-//! ping or pong of any other length is an error, so every message has exactly one encoding.
+//! ping or pong of any other length, or a keep with any byte after its kind, is an error, so every message has exactly one encoding.
 //! Encoding a data message never copies the payload: the header and the payload travel as two
 //! chunks of one [`IoBufs`].
 
@@ -19,6 +20,7 @@ use commonware_runtime::{IoBuf, IoBufs};
 const DATA: u8 = 0;
 const PING: u8 = 1;
 const PONG: u8 = 2;
+const KEEP: u8 = 3;
 
 /// Most bytes a LEB128 `u64` takes.
 const MAX_VARINT_BYTES: usize = 10;
@@ -43,6 +45,9 @@ pub enum Message {
     Ping(u64),
     /// The answer to a ping.
     Pong(u64),
+    /// The arbiter of the pair (the peer with the smaller key) keeps this connection: the
+    /// first message it sends on it, and never sent again.
+    Keep,
 }
 
 /// Why bytes are not a valid message.
@@ -61,6 +66,9 @@ pub enum DecodeError {
     /// A ping or pong is not exactly [`KEEPALIVE_BYTES`] long.
     #[error("keepalive of {0} bytes")]
     InvalidKeepalive(usize),
+    /// A keep message is longer than its one byte.
+    #[error("keep message of {0} bytes")]
+    InvalidKeep(usize),
 }
 
 /// Encodes a data message as a header chunk followed by the payload, uncopied.
@@ -90,6 +98,11 @@ pub fn encode_ping(nonce: u64) -> IoBuf {
 /// Encodes a pong.
 pub fn encode_pong(nonce: u64) -> IoBuf {
     keepalive(PONG, nonce)
+}
+
+/// Encodes the arbiter's keep message.
+pub fn encode_keep() -> IoBuf {
+    IoBuf::from(vec![KEEP])
 }
 
 fn keepalive(kind: u8, nonce: u64) -> IoBuf {
@@ -125,6 +138,8 @@ pub fn decode(message: IoBuf) -> Result<Message, DecodeError> {
                 Message::Pong(nonce)
             })
         }
+        KEEP if rest.is_empty() => Ok(Message::Keep),
+        KEEP => Err(DecodeError::InvalidKeep(bytes.len())),
         other => Err(DecodeError::UnknownKind(other)),
     }
 }
@@ -173,6 +188,7 @@ mod tests {
         );
         assert_eq!(encode_ping(0x0102030405060708), [1, 1, 2, 3, 4, 5, 6, 7, 8]);
         assert_eq!(encode_pong(9), [2, 0, 0, 0, 0, 0, 0, 0, 9]);
+        assert_eq!(encode_keep(), [3]);
     }
 
     #[test]
@@ -191,13 +207,15 @@ mod tests {
         }
         assert_eq!(decode(encode_ping(42)), Ok(Message::Ping(42)));
         assert_eq!(decode(encode_pong(u64::MAX)), Ok(Message::Pong(u64::MAX)));
+        assert_eq!(decode(encode_keep()), Ok(Message::Keep));
     }
 
     #[test]
     fn malformed_messages_are_rejected_with_their_reason() {
-        let cases: [(&[u8], DecodeError); 9] = [
+        let cases: [(&[u8], DecodeError); 10] = [
             (&[], DecodeError::Empty),
-            (&[3], DecodeError::UnknownKind(3)),
+            (&[4], DecodeError::UnknownKind(4)),
+            (&[3, 0], DecodeError::InvalidKeep(2)),
             (&[0xff, 0], DecodeError::UnknownKind(0xff)),
             (&[0], DecodeError::InvalidChannel),
             (&[0, 0x80], DecodeError::InvalidChannel),
