@@ -96,10 +96,10 @@ mod socket;
 
 pub use context::Context;
 pub use deliveries::Violations;
-pub use link::{Bandwidth, Link};
+pub use link::{Bandwidth, Link, MIN_RETRANSMISSION_TIMEOUT, SEGMENT_BYTES};
 pub use network::{Config, EPHEMERAL_PORTS, Error, Network, NodeNetwork, Stats};
 pub use reference::Stack;
 pub use report::Report;
 pub use run::{NAMESPACE, Options, Outcome, Progress, ProgressFn, run};
-pub use scenario::{Action, Fault, Scenario, ScenarioError, Timing, Workload};
+pub use scenario::{Action, Fault, MAX_LOSS_PERCENT, Scenario, ScenarioError, Timing, Workload};
 pub use socket::{Listener, Sink, Stream};

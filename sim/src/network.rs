@@ -93,6 +93,8 @@ pub struct Stats {
     pub connections_open: u64,
     /// Bytes written into connections.
     pub bytes_written: u64,
+    /// Segment retransmissions a lossy link caused (see [`Link`]'s loss).
+    pub retransmissions: u64,
 }
 
 /// Where one connection runs and what is left of it.
@@ -366,7 +368,9 @@ impl State {
             to,
             bytes,
         } = write;
-        let delay = self.link(from, to).delay(random);
+        let link = self.link(from, to);
+        let (stall, retransmissions) = link.retransmission(bytes.len(), random);
+        let delay = link.delay(random) + stall;
         let mut pipe = lock(pipe);
         if pipe.ends() != Ends::Open {
             return false;
@@ -389,6 +393,7 @@ impl State {
         self.nodes.get_mut(&from).expect("present").pacing = sender.0;
         self.nodes.get_mut(&to).expect("present").pacing = receiver.0;
         self.stats.bytes_written += bytes.len() as u64;
+        self.stats.retransmissions += u64::from(retransmissions);
         self.digest.update(&connection.to_be_bytes());
         self.digest.update(&[u8::from(from < to)]);
         let nanos = due

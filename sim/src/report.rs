@@ -118,6 +118,8 @@ pub struct NetworkSummary {
     pub dials_unreachable: u64,
     /// Connections cut by faults.
     pub connections_reset: u64,
+    /// Segment retransmissions the links' loss caused.
+    pub retransmissions: u64,
 }
 
 impl From<Stats> for NetworkSummary {
@@ -128,6 +130,7 @@ impl From<Stats> for NetworkSummary {
             dials_refused: stats.dials_refused,
             dials_unreachable: stats.dials_unreachable,
             connections_reset: stats.connections_reset,
+            retransmissions: stats.retransmissions,
         }
     }
 }
@@ -247,6 +250,13 @@ impl fmt::Display for Report {
             "  connections cut by faults        {}",
             network.connections_reset
         )?;
+        if scenario.loss_percent > 0.0 {
+            writeln!(
+                f,
+                "  retransmissions ({}% loss)        {}",
+                scenario.loss_percent, network.retransmissions
+            )?;
+        }
         writeln!(f, "\ndigest {}", self.digest)?;
         write!(f, "wall time {:.1} s", self.wall_seconds)
     }

@@ -229,7 +229,8 @@ impl Simulation {
         let network = Network::new(
             context.child("sim"),
             NetworkConfig {
-                default_link: Link::new(scenario.latency, scenario.jitter),
+                default_link: Link::new(scenario.latency, scenario.jitter)
+                    .with_loss((scenario.loss_percent * 10_000.0).round() as u32),
                 default_bandwidth: scenario
                     .bandwidth_bytes_per_second
                     .map_or(Bandwidth::UNLIMITED, Bandwidth::symmetric),

@@ -25,6 +25,10 @@ pub const MAX_NODES: usize = 10_000;
 /// The smallest message the workload sends: sender, sequence number and send time.
 pub const MIN_MESSAGE_BYTES: usize = crate::probe::HEADER_BYTES;
 
+/// The most segments a scenario's links may lose, in percent: beyond half, TCP connections
+/// stall far more than they move.
+pub const MAX_LOSS_PERCENT: f64 = 50.0;
+
 /// The largest message the workload sends (the p2p channel limit under the stream's 4 MiB).
 pub const MAX_MESSAGE_BYTES: usize = 1024 * 1024;
 
@@ -46,6 +50,11 @@ pub struct Scenario {
     /// Extra one-way delay, uniform in `[0, jitter]`, per write.
     #[serde(with = "seconds", rename = "jitter_seconds")]
     pub jitter: Duration,
+    /// Percent of TCP segments every link loses (0 to 50): a write with a lost segment, and
+    /// everything after it on its connection, waits a retransmission timeout (see
+    /// [`crate::Link`]).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub loss_percent: f64,
     /// Each node's uplink and downlink in bytes per second; `None` is unlimited.
     #[serde(default)]
     pub bandwidth_bytes_per_second: Option<u64>,
@@ -196,6 +205,7 @@ impl Scenario {
             duration,
             latency: Duration::from_millis(50),
             jitter: Duration::from_millis(20),
+            loss_percent: 0.0,
             bandwidth_bytes_per_second: Some(10_000_000),
             workload: Workload {
                 channel: 0,
@@ -273,6 +283,12 @@ pub enum ScenarioError {
     /// A bandwidth of zero bytes a second: nothing could ever cross a link.
     #[error("bandwidth_bytes_per_second must be at least 1 (or absent, for unlimited), not 0")]
     ZeroBandwidth,
+    /// A loss outside 0 to [`MAX_LOSS_PERCENT`], or not a number.
+    #[error("loss_percent must be from 0 to {max}, not {value}", max = MAX_LOSS_PERCENT)]
+    InvalidLoss {
+        /// The value given.
+        value: f64,
+    },
     /// `Options::metrics_of` (`simulate --metrics`) names a node the scenario does not have.
     #[error("metrics of node {node} asked for, but the nodes are 0..{nodes}")]
     UnknownMetricsNode {
@@ -419,6 +435,11 @@ impl Scenario {
         if self.bandwidth_bytes_per_second == Some(0) {
             return Err(ScenarioError::ZeroBandwidth);
         }
+        if !(0.0..=MAX_LOSS_PERCENT).contains(&self.loss_percent) {
+            return Err(ScenarioError::InvalidLoss {
+                value: self.loss_percent,
+            });
+        }
         let workload = &self.workload;
         check_rate("workload.messages_per_second", workload.messages_per_second)?;
         if !(MIN_MESSAGE_BYTES..=MAX_MESSAGE_BYTES).contains(&workload.message_bytes) {
@@ -529,7 +550,9 @@ impl Scenario {
     /// - the member then waits its redial backoff, at most `dial_backoff_max`, and up to one
     ///   `dial_interval` more until its dialer looks again;
     /// - the dial and handshake take a few one-way delays (40 are allowed, for queues behind
-    ///   the workload), and the mesh is seen at the next sample.
+    ///   the workload), and the mesh is seen at the next sample;
+    /// - with loss, the handshake's writes may wait for retransmissions: seven retransmission
+    ///   timeouts are allowed (one segment lost three times in a row, or a few lost once).
     pub fn mesh_bound(&self) -> Duration {
         self.mesh_bound_inner()
     }
@@ -562,7 +585,20 @@ impl Scenario {
             + self.timing.dial_interval
             + self.sample_interval
             + (self.latency + self.jitter) * 40
+            + self.retransmission_allowance()
     }
+
+    fn retransmission_allowance(&self) -> Duration {
+        if self.loss_percent > 0.0 {
+            ((self.latency + self.jitter) * 2 + crate::link::MIN_RETRANSMISSION_TIMEOUT) * 7
+        } else {
+            Duration::ZERO
+        }
+    }
+}
+
+fn is_zero(value: &f64) -> bool {
+    *value == 0.0
 }
 
 fn check_rate(field: &'static str, value: f64) -> Result<(), ScenarioError> {
@@ -702,6 +738,22 @@ mod tests {
             ..Scenario::default()
         };
         assert_eq!(scenario.validate(), Err(ScenarioError::ZeroBandwidth));
+        for value in [-1.0, 50.5, f64::NAN, f64::INFINITY] {
+            let scenario = Scenario {
+                loss_percent: value,
+                ..Scenario::standard(4, Duration::from_secs(10))
+            };
+            let error = scenario.validate().unwrap_err();
+            assert!(
+                matches!(error, ScenarioError::InvalidLoss { value: v } if v.to_bits() == value.to_bits()),
+                "{error:?}"
+            );
+            assert!(
+                error
+                    .to_string()
+                    .starts_with("loss_percent must be from 0 to 50")
+            );
+        }
     }
 
     #[test]

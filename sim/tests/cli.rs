@@ -104,6 +104,59 @@ fn bad_scenarios_get_a_clear_error() {
         "cannot write the report to /nonexistent/folder/report.json",
     );
     refused(&["--scenario", "/nonexistent/scenario.json"], "cannot read");
+    refused(
+        &["--loss-percent", "60"],
+        "loss_percent must be from 0 to 50, not 60",
+    );
+    refused(
+        &["--loss-percent", "-1"],
+        "loss_percent must be from 0 to 50, not -1",
+    );
+}
+
+#[test]
+fn a_lossy_run_keeps_its_invariants_and_reports_the_retransmissions() {
+    let args = [
+        "--nodes",
+        "5",
+        "--duration",
+        "12",
+        "--seed",
+        "4",
+        "--loss-percent",
+        "5",
+        "--json",
+        "-",
+        "--quiet",
+    ];
+    let output = simulate(&args);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{stderr}");
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    assert_eq!(report["scenario"]["loss_percent"], 5.0);
+    let retransmissions = report["network"]["retransmissions"].as_u64().unwrap();
+    assert!(retransmissions > 0, "no retransmission at 5% loss");
+    // Loss delays, never drops or reorders: the run passed its invariants (exit 0), and
+    // the slowest deliveries waited at least one retransmission timeout (200 ms + the round
+    // trip) beyond the link's delay.
+    assert_eq!(report["mesh"]["full_at_end"], true);
+    let max_ms = report["latency"]["max_ms"].as_f64().unwrap();
+    assert!(max_ms > 300.0, "max latency {max_ms} ms");
+    // The same run without loss has no retransmission, and its slowest delivery is faster.
+    let lossless = simulate(&[
+        "--nodes",
+        "5",
+        "--duration",
+        "12",
+        "--seed",
+        "4",
+        "--json",
+        "-",
+        "--quiet",
+    ]);
+    let lossless: serde_json::Value = serde_json::from_slice(&lossless.stdout).unwrap();
+    assert_eq!(lossless["network"]["retransmissions"], 0);
+    assert!(lossless["latency"]["max_ms"].as_f64().unwrap() < max_ms);
 }
 
 #[test]

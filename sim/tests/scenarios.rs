@@ -63,6 +63,8 @@ fn random_scenario(seed: u64) -> Scenario {
         duration: SECOND * 25,
         latency: Duration::from_millis(rng.random_range(1..40)),
         jitter: Duration::from_millis(rng.random_range(0..20)),
+        // Real links lose segments: up to 5%, each a stall of a retransmission timeout.
+        loss_percent: rng.random_range(0.0..5.0),
         bandwidth_bytes_per_second: rng
             .random_bool(0.5)
             .then(|| rng.random_range(200_000..10_000_000)),

@@ -60,6 +60,7 @@ fn soak(minutes: u64) -> Scenario {
         duration: second(minutes * 60),
         latency: Duration::from_millis(20),
         jitter: Duration::from_millis(10),
+        loss_percent: 1.0,
         bandwidth_bytes_per_second: Some(10_000_000),
         workload: Workload {
             channel: 0,

@@ -38,6 +38,10 @@ struct Cli {
     /// Extra one-way delay per write, uniform up to this many milliseconds.
     #[arg(long, value_name = "MS")]
     jitter_ms: Option<f64>,
+    /// Percent of TCP segments every link loses (0 to 50); a lost one stalls its connection
+    /// for a retransmission timeout.
+    #[arg(long, value_name = "PERCENT", allow_negative_numbers = true)]
+    loss_percent: Option<f64>,
     /// Each node's bandwidth each way in bytes per second, or `unlimited`.
     #[arg(long, value_name = "BYTES_PER_SECOND")]
     bandwidth: Option<BandwidthArg>,
@@ -252,6 +256,9 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
     }
     if let Some(value) = cli.jitter_ms {
         scenario.jitter = milliseconds(value, "--jitter-ms")?;
+    }
+    if let Some(value) = cli.loss_percent {
+        scenario.loss_percent = value;
     }
     match cli.bandwidth {
         Some(BandwidthArg::Unlimited) => scenario.bandwidth_bytes_per_second = None,
