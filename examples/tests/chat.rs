@@ -3,8 +3,12 @@
 
 mod support;
 
-use std::{io::Write as _, net::TcpListener, time::Duration};
-use support::Running;
+use std::{
+    io::Write as _,
+    net::TcpListener,
+    time::{Duration, Instant},
+};
+use support::{Running, SAFETY_NET};
 
 const CHAT: &str = env!("CARGO_BIN_EXE_chat");
 
@@ -17,48 +21,54 @@ fn three_free_ports() -> u16 {
         .expect("three free ports")
 }
 
+/// The logs that say what became of each typed line (`line sent peers=N`, at debug).
+const LOGS: &str = "warn,palisade_examples=debug";
+
+/// `people[from]` (called `name`) types numbered lines until one is sent to both others; that
+/// line must then arrive at both. Nothing here is timed: each step waits for the event that
+/// ends it, and the safety net only stops a hung test.
+fn say_to_both(people: &mut [Running], from: usize, name: &str, text: &str) {
+    let started = Instant::now();
+    for attempt in 0.. {
+        let line = format!("{text} {attempt}");
+        writeln!(people[from].stdin, "{line}").unwrap();
+        people[from].stdin.flush().unwrap();
+        let sent = people[from].expect_line("line sent", SAFETY_NET);
+        let peers: usize = sent
+            .rsplit("peers=")
+            .next()
+            .and_then(|count| count.trim().parse().ok())
+            .unwrap_or_else(|| panic!("no peer count in {sent:?}"));
+        if peers == 2 {
+            // Sent to both: both must show it, with nothing lost to the mesh settling.
+            for (index, person) in people.iter().enumerate() {
+                if index != from {
+                    person.expect_line(&format!("{name}: {line}"), SAFETY_NET);
+                }
+            }
+            return;
+        }
+        // Only one of the others is connected yet: another line, a little later.
+        assert!(
+            started.elapsed() < SAFETY_NET,
+            "{name} never reached both others"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 #[test]
 fn a_line_typed_by_one_appears_on_the_other_two() {
     let base = three_free_ports().to_string();
     let mut people: Vec<Running> = ["alice", "bob", "carol"]
         .iter()
-        .map(|name| Running::start(CHAT, &[name, "--base-port", &base]))
+        .map(|name| Running::start_logged(CHAT, &[name, "--base-port", &base], LOGS))
         .collect();
     for person in &people {
-        person.expect_line("type a line", Duration::from_secs(10));
+        person.expect_line("type a line", SAFETY_NET);
     }
-    // Lines typed before the mesh is up reach nobody: repeat until both others have one.
-    let mut seen = [false, false];
-    for attempt in 0..100 {
-        writeln!(people[0].stdin, "hello {attempt}").unwrap();
-        people[0].stdin.flush().unwrap();
-        for (index, person) in people[1..].iter().enumerate() {
-            if !seen[index] {
-                seen[index] = person.try_line("alice: hello", Duration::from_millis(200));
-            }
-        }
-        if seen == [true, true] {
-            break;
-        }
-    }
-    assert_eq!(seen, [true, true], "alice's lines never arrived");
-    // Carol's line likewise: while the mesh settles, the duplicate-connection rule may still
-    // close a connection with the line queued on it (counted as `dropped_disconnected`).
-    let mut seen = [false, false];
-    for attempt in 0..100 {
-        writeln!(people[2].stdin, "hi alice, carol here {attempt}").unwrap();
-        people[2].stdin.flush().unwrap();
-        for (index, person) in people[..2].iter().enumerate() {
-            if !seen[index] {
-                seen[index] =
-                    person.try_line("carol: hi alice, carol here", Duration::from_millis(200));
-            }
-        }
-        if seen == [true, true] {
-            break;
-        }
-    }
-    assert_eq!(seen, [true, true], "carol's lines never arrived");
+    say_to_both(&mut people, 0, "alice", "hello");
+    say_to_both(&mut people, 2, "carol", "hi alice, carol here");
 }
 
 #[test]
@@ -76,9 +86,9 @@ fn a_second_alice_on_the_same_ports_exits_naming_the_address() {
     // Only alice's port is used here; a port of its own keeps clear of the other test's.
     let base = support::free_ports(1)[0].min(u16::MAX - 2);
     let _first = Running::start(CHAT, &["alice", "--base-port", &base.to_string()]);
-    _first.expect_line("type a line", Duration::from_secs(10));
+    _first.expect_line("type a line", SAFETY_NET);
     // The first one is listening once it printed its greeting and its port accepts.
-    support::wait_until("the first alice listening", Duration::from_secs(60), || {
+    support::wait_until("the first alice listening", SAFETY_NET, || {
         std::net::TcpStream::connect(("127.0.0.1", base)).is_ok()
     });
     let mut second = std::process::Command::new(CHAT)
@@ -88,7 +98,7 @@ fn a_second_alice_on_the_same_ports_exits_naming_the_address() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    let code = support::exit_code(&mut second, Duration::from_secs(60));
+    let code = support::exit_code(&mut second, SAFETY_NET);
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut second.stderr.take().unwrap(), &mut stderr).unwrap();
     assert_eq!(code, Some(1), "{stderr}");

@@ -1,41 +1,27 @@
 //! Real multi-host runs: three `node` processes, each in a network namespace of its own,
 //! joined by veth pairs to a bridge, reach a full mesh over real TCP/IP and deliver every
-//! broadcast. Links get 20 ms (+ up to 5 ms) of delay and 1% loss with `tc netem` where the
-//! kernel has it. The test creates everything it uses and removes it at the end.
+//! broadcast once and in order: on plain links, through 1% and 5% random packet loss
+//! (iptables' `statistic` match, which every kernel here has), and under an htb rate cap.
+//! Links also get 20 ms (+ up to 5 ms) of delay with `tc netem` where the kernel has it. The
+//! tests create everything they use and remove it at the end; iptables is installed from
+//! Debian's packages where it is missing.
 //!
-//! It needs root and `ip` (iproute2), so `cargo test` lists it as ignored rather than pass it
-//! without running it; CI runs it with
+//! They need root and `ip` (iproute2), so `cargo test` lists them as ignored rather than pass
+//! them without running them; CI runs them with
 //! `cargo test -p palisade-examples --test netns -- --ignored`, and there it fails, saying
 //! why, if the namespaces cannot be made.
 
 mod support;
 
-use std::{
-    io::Write as _,
-    process::Command,
-    time::{Duration, Instant},
-};
+use std::{io::Write as _, process::Command};
 use support::{Folder, Running};
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 const HOSTS: usize = 3;
-const LINES_PER_HOST: usize = 5;
 
 /// Runs `ip` with `args`; the error is its standard error.
 fn ip(args: &[&str]) -> Result<(), String> {
-    let output = Command::new("ip")
-        .args(args)
-        .output()
-        .map_err(|error| format!("cannot run `ip`: {error}"))?;
-    if output.status.success() {
-        Ok(())
-    } else {
-        Err(format!(
-            "`ip {}`: {}",
-            args.join(" "),
-            String::from_utf8_lossy(&output.stderr).trim()
-        ))
-    }
+    run("ip", args).map(drop)
 }
 
 /// The namespaces this test made; deleted (with their veths and bridge) when dropped.
@@ -49,9 +35,51 @@ impl Drop for Namespaces {
     }
 }
 
+/// What the hosts' links do besides netem's delay (20 ms + up to 5 ms, where the kernel has
+/// netem).
+#[derive(Clone, Copy, Debug)]
+struct Shaping {
+    /// Each host drops this share of the packets it receives (iptables' `statistic` match).
+    loss: Option<f64>,
+    /// Each host sends at most this many kilobits a second (an htb class).
+    rate_kbit: Option<u32>,
+}
+
+/// Runs `program` with `args`; the error is its standard error.
+fn run(program: &str, args: &[&str]) -> Result<String, String> {
+    let output = Command::new(program)
+        .args(args)
+        .output()
+        .map_err(|error| format!("cannot run `{program}`: {error}"))?;
+    if output.status.success() {
+        Ok(String::from_utf8_lossy(&output.stdout).into_owned())
+    } else {
+        Err(format!(
+            "`{program} {}`: {}",
+            args.join(" "),
+            String::from_utf8_lossy(&output.stderr).trim()
+        ))
+    }
+}
+
+/// iptables, installed from Debian's packages where it is missing (the test runs as root).
+fn ensure_iptables() -> Result<(), String> {
+    if run("iptables", &["--version"]).is_ok() {
+        return Ok(());
+    }
+    run("apt-get", &["install", "-y", "-qq", "iptables"])
+        .and_then(|_| run("iptables", &["--version"]))
+        .map(drop)
+        .map_err(|why| format!("iptables is missing and could not be installed: {why}"))
+}
+
 /// A bridge namespace and `HOSTS` host namespaces, host `i` at 10.77.0.(i+1) on a veth
-/// whose other end is on the bridge. Returns the namespaces and whether netem is on.
-fn make_hosts(tag: &str) -> Result<(Namespaces, Vec<String>, bool), String> {
+/// whose other end is on the bridge, shaped as `shaping` says. Returns the namespaces and
+/// whether netem's delay is on.
+fn make_hosts(tag: &str, shaping: Shaping) -> Result<(Namespaces, Vec<String>, bool), String> {
+    if shaping.loss.is_some() {
+        ensure_iptables()?;
+    }
     let bridge = format!("{tag}br");
     let mut made = Namespaces(Vec::new());
     ip(&["netns", "add", &bridge])?;
@@ -75,15 +103,96 @@ fn make_hosts(tag: &str) -> Result<(Namespaces, Vec<String>, bool), String> {
         ip(&["-n", &host, "addr", "add", &address, "dev", &inside])?;
         ip(&["-n", &host, "link", "set", &inside, "up"])?;
         ip(&["-n", &host, "link", "set", "lo", "up"])?;
-        let shaped = Command::new("tc")
-            .args(["-n", &host, "qdisc", "add", "dev", &inside, "root", "netem"])
-            .args(["delay", "20ms", "5ms", "loss", "1%"])
-            .output()
-            .is_ok_and(|output| output.status.success());
-        netem &= shaped;
+        // A rate cap is an htb class at the root; netem's delay goes under it, or at the
+        // root without one.
+        let mut netem_parent = vec!["root"];
+        if let Some(rate) = shaping.rate_kbit {
+            let rate = format!("{rate}kbit");
+            let device = ["-n", &host, "qdisc", "add", "dev", &inside];
+            run(
+                "tc",
+                &[
+                    &device[..],
+                    &["root", "handle", "1:", "htb", "default", "10"],
+                ]
+                .concat(),
+            )?;
+            run(
+                "tc",
+                &[
+                    "-n", &host, "class", "add", "dev", &inside, "parent", "1:", "classid", "1:10",
+                    "htb", "rate", &rate,
+                ],
+            )?;
+            netem_parent = vec!["parent", "1:10", "handle", "10:"];
+        }
+        let shaped = run(
+            "tc",
+            &[
+                &["-n", &host, "qdisc", "add", "dev", &inside][..],
+                &netem_parent,
+                &["netem", "delay", "20ms", "5ms"],
+            ]
+            .concat(),
+        );
+        netem &= shaped.is_ok();
+        if let Some(loss) = shaping.loss {
+            let probability = loss.to_string();
+            run(
+                "ip",
+                &[
+                    "netns",
+                    "exec",
+                    &host,
+                    "iptables",
+                    "-A",
+                    "INPUT",
+                    "-m",
+                    "statistic",
+                    "--mode",
+                    "random",
+                    "--probability",
+                    &probability,
+                    "-j",
+                    "DROP",
+                ],
+            )?;
+        }
         hosts.push(host);
     }
     Ok((made, hosts, netem))
+}
+
+/// Bytes that went through the htb class (the rate cap) of host `index` in `host`.
+fn capped_bytes(host: &str, index: usize) -> u64 {
+    let device = format!("eth{index}");
+    run("tc", &["-s", "-n", host, "class", "show", "dev", &device])
+        .unwrap_or_default()
+        .lines()
+        .find_map(|line| {
+            line.trim()
+                .strip_prefix("Sent ")?
+                .split(' ')
+                .next()?
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0)
+}
+
+/// Packets the iptables rule in `host` dropped.
+fn dropped(host: &str) -> u64 {
+    run(
+        "ip",
+        &[
+            "netns", "exec", host, "iptables", "-L", "INPUT", "-v", "-x", "-n",
+        ],
+    )
+    .unwrap_or_default()
+    .lines()
+    .find(|line| line.contains("DROP"))
+    .and_then(|line| line.split_whitespace().next()?.parse().ok())
+    .unwrap_or(0)
 }
 
 /// The body of `GET /metrics` from the node in namespace `host`, fetched inside it.
@@ -103,20 +212,20 @@ fn connected(host: &str) -> Option<u64> {
         .and_then(|line| line.rsplit(' ').next()?.parse().ok())
 }
 
-#[test]
-#[ignore = "needs root and iproute2: cargo test -p palisade-examples --test netns -- --ignored"]
-fn nodes_in_separate_network_namespaces_mesh_and_deliver_every_broadcast() {
-    let tag = format!("pal{}", std::process::id() % 100_000);
-    let (namespaces, hosts, netem) = match make_hosts(&tag) {
+/// Three `node`s, one per namespace, reach a full mesh; each then types `lines` lines of
+/// about `line_bytes` bytes, and every other host prints every one of them once, in order.
+fn mesh_and_broadcast(name: &str, shaping: Shaping, lines: usize, line_bytes: usize) {
+    let tag = format!("p{}{name}", std::process::id() % 100_000);
+    let (namespaces, hosts, netem) = match make_hosts(&tag, shaping) {
         Ok(made) => made,
         Err(reason) => panic!("network namespaces cannot be made here: {reason}"),
     };
     if !netem {
         eprintln!(
-            "note: `tc netem` is not available in this kernel; the links run without added delay and loss"
+            "note: `tc netem` is not available in this kernel; the links run without added delay"
         );
     }
-    let folder = Folder::new("netns");
+    let folder = Folder::new(&format!("netns-{name}"));
     let keys: Vec<String> = (0..HOSTS)
         .map(|index| {
             let path = folder.0.join(format!("host{index}.key"));
@@ -133,7 +242,8 @@ fn nodes_in_separate_network_namespaces_mesh_and_deliver_every_broadcast() {
     for (index, host) in hosts.iter().enumerate() {
         let mut config = format!(
             "key_file = \"host{index}.key\"\nlisten = \"10.77.0.{}:4000\"\n\
-             namespace = \"netns-test\"\nmetrics = \"127.0.0.1:9100\"\npreset = \"local\"\n",
+             namespace = \"netns-test\"\nmetrics = \"127.0.0.1:9100\"\npreset = \"local\"\n\
+             [[channels]]\nid = 0\nmessages_per_second = 1000\nbacklog = 4096\n",
             index + 1
         );
         for other in (0..HOSTS).filter(|&other| other != index) {
@@ -151,38 +261,57 @@ fn nodes_in_separate_network_namespaces_mesh_and_deliver_every_broadcast() {
             &["netns", "exec", host, NODE, "run", &path],
         ));
     }
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while !hosts
-        .iter()
-        .all(|host| connected(host) == Some(HOSTS as u64 - 1))
-    {
-        assert!(
-            Instant::now() < deadline,
-            "no full mesh across namespaces within 60 s"
-        );
-        std::thread::sleep(Duration::from_millis(200));
-    }
+    support::wait_until("a full mesh across namespaces", support::SAFETY_NET, || {
+        hosts
+            .iter()
+            .all(|host| connected(host) == Some(HOSTS as u64 - 1))
+    });
+    let padding = "x".repeat(line_bytes.saturating_sub(30));
     for (index, node) in nodes.iter_mut().enumerate() {
-        for line in 0..LINES_PER_HOST {
-            writeln!(node.stdin, "from host {index} line {line}").unwrap();
+        for line in 0..lines {
+            writeln!(node.stdin, "from host {index} line {line} {padding}").unwrap();
         }
         node.stdin.flush().unwrap();
     }
-    // TCP recovers what netem drops: every line arrives at every other host, once, and in
-    // the order its sender typed it.
+    // TCP recovers what the links drop: every line arrives at every other host, once, and
+    // in the order its sender typed it.
     for (index, node) in nodes.iter().enumerate() {
-        let expected = (HOSTS - 1) * LINES_PER_HOST;
-        let received = node.lines_with("from host", expected, Duration::from_secs(30));
-        assert_eq!(received.len(), expected, "host {index} got {received:?}");
+        let expected = (HOSTS - 1) * lines;
+        let received = node.lines_with("from host", expected, support::SAFETY_NET);
+        assert_eq!(
+            received.len(),
+            expected,
+            "host {index} got {} lines",
+            received.len()
+        );
         for sender in (0..HOSTS).filter(|&sender| sender != index) {
             let prefix = format!("{}: from host {sender} line ", &keys[sender][..8]);
-            let lines: Vec<&str> = received
+            let numbers: Vec<usize> = received
                 .iter()
                 .filter_map(|line| line.strip_prefix(&prefix))
+                .filter_map(|rest| rest.split_whitespace().next()?.parse().ok())
                 .collect();
-            let in_order: Vec<String> = (0..LINES_PER_HOST).map(|l| l.to_string()).collect();
-            assert_eq!(lines, in_order, "host {index} from host {sender}");
+            let in_order: Vec<usize> = (0..lines).collect();
+            assert_eq!(numbers, in_order, "host {index} from host {sender}");
         }
+    }
+    if shaping.rate_kbit.is_some() {
+        // Every host's traffic went through its cap: at least the lines it sent to both others.
+        for (index, host) in hosts.iter().enumerate() {
+            let bytes = capped_bytes(host, index);
+            assert!(
+                bytes >= (2 * lines * line_bytes) as u64,
+                "host {index}: {bytes} bytes through the cap"
+            );
+        }
+    }
+    if shaping.loss.is_some() {
+        let lost: Vec<u64> = hosts.iter().map(|host| dropped(host)).collect();
+        eprintln!("{name}: packets dropped per host {lost:?}; every line delivered once, in order");
+        assert!(
+            lost.iter().sum::<u64>() > 0,
+            "the loss rule dropped nothing"
+        );
     }
     drop(nodes);
     drop(namespaces);
@@ -194,4 +323,47 @@ fn nodes_in_separate_network_namespaces_mesh_and_deliver_every_broadcast() {
             .unwrap_or(false),
         "namespaces left behind"
     );
+}
+
+const NO_SHAPING: Shaping = Shaping {
+    loss: None,
+    rate_kbit: None,
+};
+
+#[test]
+#[ignore = "needs root and iproute2: cargo test -p palisade-examples --test netns -- --ignored"]
+fn nodes_in_separate_network_namespaces_mesh_and_deliver_every_broadcast() {
+    mesh_and_broadcast("plain", NO_SHAPING, 5, 40);
+}
+
+#[test]
+#[ignore = "needs root, iproute2 and iptables: cargo test -p palisade-examples --test netns -- --ignored"]
+fn every_broadcast_arrives_once_and_in_order_through_one_percent_loss() {
+    let shaping = Shaping {
+        loss: Some(0.01),
+        ..NO_SHAPING
+    };
+    mesh_and_broadcast("loss1", shaping, 1000, 1000);
+}
+
+#[test]
+#[ignore = "needs root, iproute2 and iptables: cargo test -p palisade-examples --test netns -- --ignored"]
+fn every_broadcast_arrives_once_and_in_order_through_five_percent_loss() {
+    let shaping = Shaping {
+        loss: Some(0.05),
+        ..NO_SHAPING
+    };
+    mesh_and_broadcast("loss5", shaping, 1000, 1000);
+}
+
+#[test]
+#[ignore = "needs root, iproute2 and iptables: cargo test -p palisade-examples --test netns -- --ignored"]
+fn every_broadcast_arrives_under_a_rate_cap_with_loss() {
+    // 256 kbit/s each way per host: the 40 lines of 1.5 KB a host sends to each of two
+    // peers take about 4 s of the link alone.
+    let shaping = Shaping {
+        loss: Some(0.01),
+        rate_kbit: Some(256),
+    };
+    mesh_and_broadcast("rate", shaping, 40, 1500);
 }

@@ -7,12 +7,11 @@ use std::{
     os::unix::fs::PermissionsExt as _,
     path::Path,
     process::{Command, Output, Stdio},
-    time::{Duration, Instant},
 };
 
 mod support;
 
-use support::{Folder, Running, free_ports, metrics, metrics_within, sample as gauge};
+use support::{Folder, Running, SAFETY_NET, free_ports, metrics, metrics_within, sample as gauge};
 
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
@@ -69,23 +68,21 @@ fn three_nodes_mesh_exchange_lines_and_serve_metrics() {
         nodes.push(Running::start(NODE, &["run", path.to_str().unwrap()]));
     }
     // Full mesh: every node's gauge says 2.
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !(0..3).all(|i| {
-        metrics(ports[3 + i]).and_then(|text| gauge(&text, "p2p_connected_peers")) == Some(2.0)
-    }) {
-        assert!(Instant::now() < deadline, "no full mesh within 30 s");
-        std::thread::sleep(Duration::from_millis(100));
-    }
+    support::wait_until("a full mesh", SAFETY_NET, || {
+        (0..3).all(|i| {
+            metrics(ports[3 + i]).and_then(|text| gauge(&text, "p2p_connected_peers")) == Some(2.0)
+        })
+    });
     writeln!(nodes[0].stdin, "hello from node zero").unwrap();
     nodes[0].stdin.flush().unwrap();
     for node in &nodes[1..] {
-        let line = node.expect_line("hello from node zero", Duration::from_secs(10));
+        let line = node.expect_line("hello from node zero", SAFETY_NET);
         assert!(line.starts_with(&keys[0][..8]), "{line}");
     }
     writeln!(nodes[2].stdin, "and back from two").unwrap();
     nodes[2].stdin.flush().unwrap();
-    nodes[0].expect_line("and back from two", Duration::from_secs(10));
-    let text = metrics_within(ports[3], Duration::from_secs(60));
+    nodes[0].expect_line("and back from two", SAFETY_NET);
+    let text = metrics_within(ports[3], SAFETY_NET);
     for expected in [
         "# TYPE p2p_connected_peers gauge",
         "p2p_handshakes_total{",

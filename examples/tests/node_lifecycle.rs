@@ -19,8 +19,8 @@ use support::{
 const NODE: &str = env!("CARGO_BIN_EXE_node");
 
 /// Generous safety nets: each wait ends on the event itself.
-const MESH: Duration = Duration::from_secs(60);
-const EXIT: Duration = Duration::from_secs(60);
+const MESH: Duration = support::SAFETY_NET;
+const EXIT: Duration = support::SAFETY_NET;
 
 fn connected(port: u16) -> Option<f64> {
     metrics(port).and_then(|text| sample(&text, "p2p_connected_peers"))

@@ -9,7 +9,7 @@ use std::{
     process::Command,
     time::Duration,
 };
-use support::{Folder, Running, free_ports};
+use support::{Folder, Running, SAFETY_NET, free_ports};
 
 const PROXY: &str = env!("CARGO_BIN_EXE_proxy");
 const NODE: &str = env!("CARGO_BIN_EXE_node");
@@ -54,9 +54,7 @@ fn payload(size: usize, seed: u64) -> Vec<u8> {
 /// Sends `request` through `port` and returns everything that comes back for it.
 fn round_trip(port: u16, request: &[u8]) -> Vec<u8> {
     let mut stream = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .unwrap();
+    stream.set_read_timeout(Some(SAFETY_NET)).unwrap();
     let mut writer = stream.try_clone().unwrap();
     let sending = request.to_vec();
     let writing = std::thread::spawn(move || writer.write_all(&sending));
@@ -98,7 +96,7 @@ fn start_pair(name: &str) -> Pair {
             &client_key,
         ],
     );
-    server.expect_line("proxy server listening on", Duration::from_secs(10));
+    server.expect_line("proxy server listening on", SAFETY_NET);
     let client = |port: u16, key: &str| {
         let running = Running::start(
             PROXY,
@@ -114,7 +112,7 @@ fn start_pair(name: &str) -> Pair {
                 &path(key),
             ],
         );
-        running.expect_line("proxy client listening on", Duration::from_secs(10));
+        running.expect_line("proxy client listening on", SAFETY_NET);
         running
     };
     Pair {
@@ -163,9 +161,7 @@ fn a_proxy_client_the_server_does_not_allow_gets_nothing() {
     // stranger's connection is closed with nothing in it once the server refuses the
     // handshake.
     let mut stream = TcpStream::connect(("127.0.0.1", pair.stranger_port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .unwrap();
+    stream.set_read_timeout(Some(SAFETY_NET)).unwrap();
     // The write may fail once the proxy has closed the connection.
     let _ = stream.write_all(b"let me in");
     let mut response = Vec::new();
@@ -222,16 +218,14 @@ fn bad_arguments_get_a_clear_error() {
 fn sigterm_stops_a_proxy_that_carries_a_connection_cleanly() {
     let mut pair = start_pair("proxy-stop");
     let mut stream = TcpStream::connect(("127.0.0.1", pair.client_port)).unwrap();
-    stream
-        .set_read_timeout(Some(Duration::from_secs(60)))
-        .unwrap();
+    stream.set_read_timeout(Some(SAFETY_NET)).unwrap();
     stream.write_all(b"ping").unwrap();
     let mut echoed = [0u8; 4];
     stream.read_exact(&mut echoed).unwrap();
     assert_eq!(&echoed, b"ping");
     support::signal(&pair.client.child, "TERM");
     assert_eq!(
-        support::exit_code(&mut pair.client.child, Duration::from_secs(60)),
+        support::exit_code(&mut pair.client.child, SAFETY_NET),
         Some(0)
     );
     // The carried connection was ended, not left hanging: the plain client sees its end.

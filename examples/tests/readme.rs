@@ -11,8 +11,8 @@ use std::{path::Path, process::Command, time::Duration};
 use support::{Folder, Running, exit_code, free_ports, metrics, readme, signal, wait_until};
 
 /// Generous safety nets: each wait ends on the event itself.
-const UP: Duration = Duration::from_secs(60);
-const EXIT: Duration = Duration::from_secs(60);
+const UP: Duration = support::SAFETY_NET;
+const EXIT: Duration = support::SAFETY_NET;
 
 fn binary(name: &str) -> &'static str {
     match name {

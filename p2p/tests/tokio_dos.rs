@@ -19,6 +19,10 @@ use std::{net::SocketAddr, num::NonZeroU32, time::Duration};
 const CAP: usize = 16;
 const SILENT: usize = 64;
 
+/// Longest a wait on real sockets may take before the test fails: a safety net for a busy
+/// machine, never a measure.
+const SAFETY_NET: Duration = Duration::from_secs(60);
+
 fn free_address() -> SocketAddr {
     std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
@@ -61,11 +65,9 @@ fn silent_connections_are_capped_and_freed_and_oversized_prefixes_refused_over_t
         );
         let _handle = network.start();
         // Wait until the listener answers (a probe connection, closed at once).
-        for attempt in 0.. {
-            assert!(attempt < 100, "the listener never came up");
-            if context.dial(address).await.is_ok() {
-                break;
-            }
+        let waiting = std::time::Instant::now();
+        while context.dial(address).await.is_err() {
+            assert!(waiting.elapsed() < SAFETY_NET, "the listener never came up");
             context.sleep(Duration::from_millis(20)).await;
         }
         context.sleep(Duration::from_millis(100)).await;
@@ -79,31 +81,41 @@ fn silent_connections_are_capped_and_freed_and_oversized_prefixes_refused_over_t
                 silent.push(connection);
             }
         }
-        let mut refused = 0;
-        for _ in 0..50 {
-            refused = metric(&context, "too_many_handshakes");
-            if refused == (SILENT - CAP) as u64 {
-                break;
-            }
+        let waiting = std::time::Instant::now();
+        while metric(&context, "too_many_handshakes") < (SILENT - CAP) as u64 {
+            assert!(
+                waiting.elapsed() < SAFETY_NET,
+                "the refusals were never counted"
+            );
             context.sleep(Duration::from_millis(20)).await;
         }
-        assert_eq!(refused, (SILENT - CAP) as u64);
-        // The held ones are closed at the 2 s hello timeout (well before the 5 s handshake
-        // timeout), not before.
+        assert_eq!(
+            metric(&context, "too_many_handshakes"),
+            (SILENT - CAP) as u64
+        );
+        // The held ones are closed by the 2 s hello timeout (their reason says which timeout
+        // closed them: not the 5 s handshake timeout), and not before it. This is the one
+        // place real time is measured, from below only: a busy machine can only make the
+        // timeout fire later.
         assert_eq!(metric(&context, "hello_timeout"), 0);
-        let mut freed = 0;
-        while freed < CAP as u64 {
+        let waiting = std::time::Instant::now();
+        while metric(&context, "hello_timeout") < CAP as u64 {
             assert!(
-                context.current().duration_since(opened).unwrap() < Duration::from_secs(6),
-                "only {freed} of {CAP} freed"
+                waiting.elapsed() < SAFETY_NET,
+                "only {} of {CAP} freed",
+                metric(&context, "hello_timeout")
             );
             context.sleep(Duration::from_millis(50)).await;
-            freed = metric(&context, "hello_timeout");
         }
         let freed_after = context.current().duration_since(opened).unwrap();
         assert!(
             freed_after >= Duration::from_millis(1900),
             "freed after {freed_after:?}"
+        );
+        assert_eq!(
+            metric(&context, "handshake_timeout"),
+            0,
+            "the handshake timeout freed none"
         );
         // Every silent connection reads its end.
         for (_, mut stream) in silent {
@@ -117,12 +129,14 @@ fn silent_connections_are_capped_and_freed_and_oversized_prefixes_refused_over_t
             .await
             .unwrap();
         assert!(stream.recv(1).await.is_err());
+        // Refused for its size, not left to the hello timeout.
         let closed_after = context.current().duration_since(sent).unwrap();
-        assert!(
-            closed_after < Duration::from_secs(1),
+        assert_eq!(
+            metric(&context, "invalid_frame_size"),
+            1,
             "closed after {closed_after:?}"
         );
-        assert_eq!(metric(&context, "invalid_frame_size"), 1);
+        assert_eq!(metric(&context, "hello_timeout"), CAP as u64);
     });
 }
 
@@ -139,7 +153,7 @@ fn garbage_hello(source: std::net::Ipv4Addr, to: SocketAddr) {
     let mut frame = 176u32.to_be_bytes().to_vec();
     frame.extend((0..176u32).map(|i| (i * 7) as u8));
     let _ = stream.write_all(&frame);
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(10)));
+    let _ = stream.set_read_timeout(Some(SAFETY_NET));
     let _ = std::io::Read::read(&mut stream, &mut [0u8; 1]);
 }
 
@@ -235,11 +249,15 @@ fn handshake_floods_from_one_address_and_from_many_over_tcp() {
             if connected == 1.0 {
                 break;
             }
-            assert!(joined_from.elapsed() < Duration::from_secs(20), "the honest peer never joined");
+            assert!(joined_from.elapsed() < SAFETY_NET, "the honest peer never joined");
             context.sleep(Duration::from_millis(50)).await;
         }
         flood.join().unwrap();
-        context.sleep(Duration::from_millis(500)).await;
+        // Each of the 200 is counted when its handshake fails: wait for the count.
+        let counting = std::time::Instant::now();
+        while failures(&context) - failed_before < 200 && counting.elapsed() < SAFETY_NET {
+            context.sleep(Duration::from_millis(50)).await;
+        }
         // No address exceeded its rate, so none of the 200 was rate limited: each reached
         // the handshake (within the 128 at once) and failed there.
         assert_eq!(metric(&context, "rate_limited"), limited);

@@ -14,6 +14,10 @@ use std::{
     time::{Duration, Instant},
 };
 
+/// Longest a test waits for an event from a process or a socket before it fails: a safety
+/// net for a hung test on a busy machine, never a measure of speed.
+pub const SAFETY_NET: Duration = Duration::from_secs(120);
+
 /// A folder of its own, removed at the end.
 pub struct Folder(pub PathBuf);
 
@@ -65,26 +69,50 @@ impl Running {
         env: &[(&str, &std::path::Path)],
         dir: &std::path::Path,
     ) -> Self {
-        let mut child = Command::new(program)
+        let mut command = Command::new(program);
+        command
             .args(args)
             .current_dir(dir)
-            .envs(env.iter().map(|(name, value)| (*name, *value)))
+            .envs(env.iter().map(|(name, value)| (*name, *value)));
+        Self::spawn(command, false)
+    }
+
+    /// As [`Self::start`], with its logs at `filter` (`RUST_LOG`) watched as well: standard
+    /// error's lines come in among standard output's.
+    pub fn start_logged(program: &str, args: &[&str], filter: &str) -> Self {
+        let mut command = Command::new(program);
+        command.args(args).env("RUST_LOG", filter);
+        Self::spawn(command, true)
+    }
+
+    fn spawn(mut command: Command, watch_stderr: bool) -> Self {
+        let stderr = if watch_stderr {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        };
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         let stdin = child.stdin.take().unwrap();
-        let stdout = child.stdout.take().unwrap();
         let (sender, lines) = mpsc::channel();
-        std::thread::spawn(move || {
-            for line in BufReader::new(stdout).lines() {
-                let Ok(line) = line else { break };
-                if sender.send(line).is_err() {
-                    break;
+        let watch = |output: Box<dyn std::io::Read + Send>, sender: mpsc::Sender<String>| {
+            std::thread::spawn(move || {
+                for line in BufReader::new(output).lines() {
+                    let Ok(line) = line else { break };
+                    if sender.send(line).is_err() {
+                        break;
+                    }
                 }
-            }
-        });
+            });
+        };
+        watch(Box::new(child.stdout.take().unwrap()), sender.clone());
+        if let Some(stderr) = child.stderr.take() {
+            watch(Box::new(stderr), sender);
+        }
         Self {
             child,
             stdin,
