@@ -5,11 +5,7 @@
 //! connection lives exactly as long as that task.
 
 use crate::{
-    context::Context,
-    directory::{Refusal, lock},
-    events,
-    network::Shared,
-    peer,
+    context::Context, directory::lock, establish::establish, events, network::Shared, peer,
 };
 use commonware_cryptography::Signer;
 use commonware_p2p::Ingress;
@@ -158,38 +154,29 @@ async fn dial<E: Context, S: Signer>(
             return;
         }
     };
-    shared.metrics.dial("connected");
     shared.metrics.handshake("outbound", "ok");
-    tracing::debug!(%address, "connected");
     // Unless we are the arbiter of the pair, the connection is ours to use only once the
-    // peer keeps it (see `duplicate`); until then the peer stays marked as being dialed.
-    let arbiter = lock(&shared.directory).is_arbiter(&peer);
-    let receiver = if arbiter {
-        receiver
-    } else {
-        let timeout = shared.config.handshake_timeout;
-        match Box::pin(peer::await_keep(&context, receiver, timeout)).await {
-            Ok(receiver) => receiver,
-            Err(reason) => {
-                // Most often the peer dialed us at the same time and keeps its own
-                // connection: not worth more than a debug line, but retried with backoff.
-                shared.metrics.connection_closed(reason);
-                lock(&shared.directory).dial_failed(peer, context.current(), &mut context);
-                return;
-            }
-        }
-    };
-    let registered = lock(&shared.directory).register(peer.clone(), true, context.current());
-    match registered {
-        Ok(registration) => {
+    // peer keeps it; until then the peer stays marked as being dialed.
+    match Box::pin(establish(&context, &shared, &peer, true, receiver)).await {
+        Ok((registration, receiver)) => {
+            shared.metrics.dial("connected");
+            tracing::debug!(%address, "connected");
             let peer = shared.peer(peer, registration);
             Box::pin(peer::run(context, peer, sender, receiver)).await;
         }
-        Err(refusal) => {
-            if refusal == Refusal::Duplicate {
-                tracing::debug!("the peer dialed us at the same time: keeping its connection");
+        Err(reason) => {
+            shared.metrics.dial(reason);
+            shared.metrics.connection_closed(reason);
+            let mut directory = lock(&shared.directory);
+            if directory.is_connected(&peer) {
+                // The two dials met and the pair uses the other connection.
+                directory.dial_superseded(&peer);
+            } else {
+                let (failures, retry) =
+                    directory.dial_failed(peer, context.current(), &mut context);
+                drop(directory);
+                events::dial_failed(reason, failures, retry);
             }
-            shared.metrics.connection_closed(refusal.reason());
         }
     }
 }

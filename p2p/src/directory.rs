@@ -81,6 +81,8 @@ pub(crate) const STABLE_CONNECTION: Duration = Duration::from_secs(5);
 /// Why a connection was not registered.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Refusal {
+    /// The network is stopping.
+    Closed,
     /// The peer is not tracked or is blocked.
     NotAllowed,
     /// We are the arbiter of the pair and already use a connection to the peer of the other
@@ -92,6 +94,7 @@ impl Refusal {
     /// The `connections_closed` reason.
     pub(crate) fn reason(self) -> &'static str {
         match self {
+            Self::Closed => "stopped",
             Self::NotAllowed => "not_allowed",
             Self::Duplicate => "duplicate",
         }
@@ -104,6 +107,9 @@ pub(crate) struct Directory<P: PublicKey> {
     schedule: DialSchedule<P>,
     connections: BTreeMap<P, Connection>,
     dialing: BTreeSet<P>,
+    /// The inbound connection from each peer that waits for its `Keep` (at most one: a newer
+    /// one supersedes it by dropping its sender); see [`Self::await_keep`].
+    awaiting_keep: BTreeMap<P, (u64, oneshot::Sender<()>)>,
     next_id: u64,
     lane_capacity: usize,
     /// Bytes both lanes towards one peer may hold together.
@@ -150,6 +156,7 @@ impl<P: PublicKey> Directory<P> {
             schedule: DialSchedule::new(backoff_initial, backoff_max),
             connections: BTreeMap::new(),
             dialing: BTreeSet::new(),
+            awaiting_keep: BTreeMap::new(),
             next_id: 0,
             lane_capacity: lane_capacity.max(1),
             lane_bytes,
@@ -361,7 +368,6 @@ impl<P: PublicKey> Directory<P> {
         due
     }
 
-    /// Records the end of a dial attempt that did not produce a connection.
     /// Records a failed dial of `peer`; returns how many dials of it failed in a row and how
     /// long until the next.
     pub(crate) fn dial_failed(
@@ -373,6 +379,41 @@ impl<P: PublicKey> Directory<P> {
         self.dialing.remove(&peer);
         let wait = self.schedule.failed(peer.clone(), now, rng);
         (self.schedule.failures(&peer), wait)
+    }
+
+    /// Ends a dial whose connection the arbiter did not keep while another connection to
+    /// `peer` is in use (the two dials met): nothing failed, so nothing backs off.
+    pub(crate) fn dial_superseded(&mut self, peer: &P) {
+        self.dialing.remove(peer);
+    }
+
+    /// Whether a connection to `peer` is registered.
+    pub(crate) fn is_connected(&self, peer: &P) -> bool {
+        self.connections.contains_key(peer)
+    }
+
+    /// An inbound connection from `peer` starts waiting for its `Keep`: returns the wait's id
+    /// (for [`Self::keep_awaited`]) and a receiver that fires when a newer inbound connection
+    /// from `peer` supersedes this one. So a peer holds at most one connection that is in no
+    /// entry, whatever it does.
+    pub(crate) fn await_keep(&mut self, peer: &P) -> (u64, oneshot::Receiver<()>) {
+        let (superseded_tx, superseded) = oneshot::channel();
+        let id = self.next_id;
+        self.next_id += 1;
+        // Replacing the entry drops the older wait's sender, which supersedes it.
+        self.awaiting_keep.insert(peer.clone(), (id, superseded_tx));
+        (id, superseded)
+    }
+
+    /// The wait `id` for `peer`'s `Keep` is over (a newer one is left alone).
+    pub(crate) fn keep_awaited(&mut self, peer: &P, id: u64) {
+        if self
+            .awaiting_keep
+            .get(peer)
+            .is_some_and(|(waiting, _)| *waiting == id)
+        {
+            self.awaiting_keep.remove(peer);
+        }
     }
 
     /// Whether we are the arbiter of our pair with `peer`: we dial first and decide which
@@ -393,7 +434,10 @@ impl<P: PublicKey> Directory<P> {
         if dialed {
             self.dialing.remove(&peer);
         }
-        if self.closed || !self.book.is_allowed(&peer, now) {
+        if self.closed {
+            return Err(Refusal::Closed);
+        }
+        if !self.book.is_allowed(&peer, now) {
             return Err(Refusal::NotAllowed);
         }
         if self.is_arbiter(&peer)
@@ -605,6 +649,24 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_inbound_wait_for_keep_supersedes_the_older() {
+        let mut directory = directory(1);
+        let (first, mut first_superseded) = directory.await_keep(&key(2));
+        assert_eq!(first_superseded.try_recv(), Ok(None), "still waiting");
+        let (second, mut second_superseded) = directory.await_keep(&key(2));
+        assert!(first_superseded.try_recv().is_err(), "superseded");
+        // The older wait ending leaves the newer one alone; the newer one's end clears it.
+        directory.keep_awaited(&key(2), first);
+        assert_eq!(second_superseded.try_recv(), Ok(None));
+        directory.keep_awaited(&key(2), second);
+        assert!(directory.awaiting_keep.is_empty());
+        // Waits from different peers do not touch each other.
+        let (_, mut from_two) = directory.await_keep(&key(2));
+        let (_, _from_three) = directory.await_keep(&key(3));
+        assert_eq!(from_two.try_recv(), Ok(None));
+    }
+
+    #[test]
     fn replaced_or_removed_connection_is_told_to_stop() {
         let mut directory = directory(1);
         track(&mut directory, 1, vec![(key(2), addr(2))]);
@@ -632,7 +694,7 @@ mod tests {
         assert!(directory.take_dials(later).is_empty());
         assert_eq!(
             directory.register(key(2), false, later).err(),
-            Some(Refusal::NotAllowed)
+            Some(Refusal::Closed)
         );
     }
 

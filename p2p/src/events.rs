@@ -128,6 +128,28 @@ pub(crate) fn handshake_failed(throttle: &WarnThrottle, now: SystemTime, error: 
     }
 }
 
+/// Logs why a connection never carried a message (see `establish`). A first message other
+/// than `Keep` from the pair's arbiter points at a peer that runs an incompatible version:
+/// warned about (throttled like the handshake warnings); the rest is churn.
+pub(crate) fn not_kept(throttle: &WarnThrottle, now: SystemTime, reason: &'static str) {
+    if reason != "malformed" {
+        tracing::debug!(reason, "connection closed before it was used");
+        return;
+    }
+    match throttle.allow("first_message_not_keep", now) {
+        Some(suppressed) => tracing::warn!(
+            reason,
+            suppressed,
+            "connection refused: the peer's first message is not Keep (it runs an \
+             incompatible version of palisade-p2p)"
+        ),
+        None => tracing::debug!(
+            reason,
+            "connection refused: the peer's first message is not Keep (warned about recently)"
+        ),
+    }
+}
+
 /// Logs a failed dial: at info the first time in a row (the peer just became unreachable),
 /// at debug after that.
 pub(crate) fn dial_failed(reason: &str, failures: u32, retry_in: std::time::Duration) {

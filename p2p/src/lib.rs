@@ -68,11 +68,16 @@
 //! - **per channel**: `max(max_backlog_bytes, M)` waiting for the application, from all
 //!   peers together (64 MiB with `recommended`).
 //! - The stream below adds its frame buffers per connection (see [`palisade_stream`]).
+//! - **per peer that is not yet connected**: at most two connections waiting for the
+//!   arbiter's `Keep` (one inbound, one dialed), each for at most `handshake_timeout`, each
+//!   with its stream's buffers (at most one message of `M` being read).
 //!
 //! # Metrics
 //!
 //! Registered on the context given to [`Network::new`]: `connected_peers`;
-//! `handshakes{direction,outcome,reason}`; `dials{outcome}`;
+//! `handshakes{direction,outcome,reason}`; `dials{outcome}` (`connected`, `resolve_failed`,
+//! `connect_failed`, `handshake_failed`, or why the connection was not used: `not_kept`,
+//! `keep_timeout`, `malformed`, `duplicate`, `not_allowed`, `stopped`);
 //! `messages{channel,direction,fate}` with fates `sent`, `received`, `rate_limited`, `delayed`,
 //! `dropped_full`, `dropped_disconnected`, `unknown_channel` and direction `outbound` (what this
 //! node sends) or `inbound` (what it receives), and inbound `delayed` for messages that
@@ -81,7 +86,9 @@
 //! `connections_closed{reason}` (`stopped` by this node, or the failure: `silence`,
 //! `malformed`, `unknown_channel`, or the stream's error reason such as `message_too_large`;
 //! for a connection that never carried messages: `duplicate` when this node, as arbiter,
-//! kept another, `not_kept` when the arbiter closed it unkept, `keep_timeout`, `not_allowed`).
+//! kept another, `not_kept` when the arbiter closed it unkept, `keep_timeout`, `malformed`
+//! (its first message was not `Keep`), `superseded` (a newer one from the peer waits for its
+//! `Keep`), `not_allowed`, `stopped`).
 //! `sent` means handed to the stream: a connection cut afterwards can still lose it on the
 //! wire, which the stream reports to neither side.
 //!
@@ -152,6 +159,7 @@ mod dialer;
 mod directory;
 pub mod duplicate;
 mod error;
+mod establish;
 mod events;
 mod listener;
 mod metrics;

@@ -6,7 +6,8 @@
 use crate::{
     admission::{self, Admission, Limits},
     context::Context,
-    directory::{Refusal, lock},
+    directory::lock,
+    establish::establish,
     events,
     network::Shared,
     peer,
@@ -126,34 +127,12 @@ pub(crate) async fn run<E: Context, S: Signer>(
                 tracing::Span::current().record("peer", tracing::field::display(&peer));
                 tracing::debug!("connected");
                 // Unless we are the pair's arbiter, the peer's `Keep` comes first.
-                let arbiter = lock(&shared.directory).is_arbiter(&peer);
-                let receiver = if arbiter {
-                    receiver
-                } else {
-                    let timeout = shared.config.handshake_timeout;
-                    match Box::pin(peer::await_keep(&context, receiver, timeout)).await {
-                        Ok(receiver) => receiver,
-                        Err(reason) => {
-                            shared.metrics.connection_closed(reason);
-                            return;
-                        }
-                    }
-                };
-                let registered =
-                    lock(&shared.directory).register(peer.clone(), false, context.current());
-                match registered {
-                    Ok(registration) => {
+                match Box::pin(establish(&context, &shared, &peer, false, receiver)).await {
+                    Ok((registration, receiver)) => {
                         let peer = shared.peer(peer, registration);
                         Box::pin(peer::run(context, peer, sender, receiver)).await;
                     }
-                    Err(refusal) => {
-                        if refusal == Refusal::Duplicate {
-                            tracing::debug!(
-                                "we dialed the peer at the same time: keeping our connection"
-                            );
-                        }
-                        shared.metrics.connection_closed(refusal.reason());
-                    }
+                    Err(reason) => shared.metrics.connection_closed(reason),
                 }
             }
             .instrument(span)

@@ -87,18 +87,28 @@ type ReaderEnded = Fuse<oneshot::Receiver<&'static str>>;
 /// # Errors
 /// Why the connection is not used: `not_kept` when it ends first (the arbiter refused it, or
 /// it broke), `keep_timeout` when nothing arrives within `timeout`, `malformed` when the first
-/// message is anything else.
+/// message is anything else, `superseded` when `superseded` fires first (a newer connection
+/// from the peer waits for its `Keep` instead).
 pub(crate) async fn await_keep<E: Context, I: Stream>(
     context: &E,
     mut receiver: Receiver<I>,
     timeout: Duration,
+    superseded: Option<oneshot::Receiver<()>>,
 ) -> Result<Receiver<I>, &'static str> {
     let first = {
         let receiving = receiver.recv().fuse();
         let timeout = context.sleep(timeout).fuse();
-        futures::pin_mut!(receiving, timeout);
+        let superseded = async move {
+            match superseded {
+                Some(superseded) => drop(superseded.await),
+                None => futures::future::pending().await,
+            }
+        }
+        .fuse();
+        futures::pin_mut!(receiving, timeout, superseded);
         select_biased! {
             first = receiving => first,
+            _ = superseded => return Err("superseded"),
             _ = timeout => return Err("keep_timeout"),
         }
     };
