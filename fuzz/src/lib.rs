@@ -1,21 +1,33 @@
 //! What the fuzz targets share: fixed identities and one deterministic run per input.
 
-use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
+use commonware_cryptography::{
+    Signer as _,
+    ed25519::{PrivateKey, PublicKey},
+};
 use commonware_runtime::{Runner as _, deterministic};
 use palisade_stream::Config;
-use std::future::Future;
+use std::{future::Future, sync::OnceLock};
 
 /// The namespace of every fuzzed connection.
 pub const NAMESPACE: &[u8] = b"palisade-fuzz";
 
-/// The dialer's identity.
+/// The dialer's identity (derived once per process: a key derivation is a scalar
+/// multiplication, which under the fuzzer's instrumentation costs as much as a handshake step).
 pub fn dialer_key() -> PrivateKey {
-    PrivateKey::from_seed(1)
+    static KEY: OnceLock<PrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| PrivateKey::from_seed(1)).clone()
 }
 
-/// The listener's identity.
+/// The listener's identity (derived once per process).
 pub fn listener_key() -> PrivateKey {
-    PrivateKey::from_seed(2)
+    static KEY: OnceLock<PrivateKey> = OnceLock::new();
+    KEY.get_or_init(|| PrivateKey::from_seed(2)).clone()
+}
+
+/// The dialer's public key.
+pub fn dialer_public_key() -> PublicKey {
+    static KEY: OnceLock<PublicKey> = OnceLock::new();
+    KEY.get_or_init(|| dialer_key().public_key()).clone()
 }
 
 /// Stream settings for `key`.
@@ -27,7 +39,7 @@ pub fn config(key: PrivateKey) -> Config<PrivateKey> {
 pub fn admits_dialer(
     claimed: commonware_cryptography::ed25519::PublicKey,
 ) -> impl Future<Output = bool> {
-    let known = claimed == dialer_key().public_key();
+    let known = claimed == dialer_public_key();
     async move { known }
 }
 
