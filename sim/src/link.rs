@@ -10,7 +10,8 @@
 //! [`SEGMENT_BYTES`], each lost with the link's probability; a write with a lost segment is
 //! readable only after a retransmission timeout (the round trip plus Linux's 200 ms minimum,
 //! doubling for each time the retransmission is lost again), and since nothing overtakes it,
-//! every later write on the connection waits too. Bytes are never lost or reordered.
+//! every later write on the connection waits too. Bytes are never lost or reordered. Dials
+//! are not subject to loss (on a real link a lost SYN delays the connect by a second).
 //!
 //! Nothing here reads a clock or draws randomness, so the same inputs always give the same
 //! times.
