@@ -51,6 +51,12 @@ async fn handshake(
     .unwrap()
 }
 
+/// Connections `victim` closed for `reason`.
+fn closed(context: &deterministic::Context, victim: usize, reason: &str) -> u64 {
+    let label = format!("reason=\"{reason}\"");
+    metric(context, "connections_closed", victim, &[&label])
+}
+
 /// Checks that `receiver` yields nothing for a second of simulated time.
 async fn nothing_delivered(
     context: &deterministic::Context,
@@ -82,14 +88,7 @@ fn an_arbiter_that_never_keeps_holds_one_connection_at_a_time() {
             held.push(handshake(&context, arbiter, victim).await);
         }
         // Each newer connection superseded the one before it, at once.
-        let superseded = |context: &deterministic::Context| {
-            metric(
-                context,
-                "connections_closed",
-                victim,
-                &["reason=\"superseded\""],
-            )
-        };
+        let superseded = |context: &deterministic::Context| closed(context, victim, "superseded");
         let started = context.current();
         while superseded(&context) < 9 {
             assert!(context.current().duration_since(started).unwrap() < Duration::from_secs(1));
@@ -98,14 +97,8 @@ fn an_arbiter_that_never_keeps_holds_one_connection_at_a_time() {
         assert_eq!(superseded(&context), 9);
         assert_eq!(connected(&context, victim), 0);
         // The last one is closed at the handshake timeout (5 s), not before.
-        let keep_timeout = |context: &deterministic::Context| {
-            metric(
-                context,
-                "connections_closed",
-                victim,
-                &["reason=\"keep_timeout\""],
-            )
-        };
+        let keep_timeout =
+            |context: &deterministic::Context| closed(context, victim, "keep_timeout");
         context.sleep(Duration::from_millis(4900)).await;
         assert_eq!(keep_timeout(&context), 0);
         context.sleep(Duration::from_millis(200)).await;
@@ -137,15 +130,7 @@ fn a_first_message_other_than_keep_is_refused_and_nothing_is_delivered() {
             .await
             .unwrap();
         assert!(receiver.recv().await.is_err(), "the victim closes it");
-        assert_eq!(
-            metric(
-                &context,
-                "connections_closed",
-                victim,
-                &["reason=\"malformed\""]
-            ),
-            1
-        );
+        assert_eq!(closed(&context, victim, "malformed"), 1);
         assert_eq!(connected(&context, victim), 0);
         nothing_delivered(&context, &mut node.receiver).await;
         // A second `Keep` on a kept connection is refused just the same.
@@ -153,14 +138,6 @@ fn a_first_message_other_than_keep_is_refused_and_nothing_is_delivered() {
         sender.send(wire::encode_keep()).await.unwrap();
         sender.send(wire::encode_keep()).await.unwrap();
         assert!(receiver.recv().await.is_err(), "the victim closes it");
-        assert_eq!(
-            metric(
-                &context,
-                "connections_closed",
-                victim,
-                &["reason=\"malformed\""]
-            ),
-            2
-        );
+        assert_eq!(closed(&context, victim, "malformed"), 2);
     });
 }
