@@ -10,9 +10,9 @@
 
 use commonware_cryptography::{Signer as _, ed25519::PrivateKey};
 use commonware_runtime::{Clock as _, Quota, Spawner as _, Supervisor as _};
+use commonware_utils::ordered::Map;
 use libfuzzer_sys::fuzz_target;
 use palisade_fuzz::run;
-use commonware_utils::ordered::Map;
 use palisade_p2p::{
     Address, AddressableManager as _, Blocker as _, Config, Network, Receiver as _, Recipients,
     Sender as _,
@@ -27,6 +27,10 @@ use std::{
 
 const NODES: usize = 4;
 const MAX_OPS: usize = 64;
+/// All pauses of a run together: with the second before and the two after, well inside the
+/// 60 simulated seconds after which a run counts as hung (64 pauses of up to 1,020 ms each
+/// could outlast it, which the long runs found).
+const MAX_PAUSES: Duration = Duration::from_secs(40);
 
 fn address(index: usize) -> SocketAddr {
     SocketAddr::from(([127, 0, 0, 1], 3000 + index as u16))
@@ -83,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
         context.sleep(Duration::from_secs(1)).await;
         let mut next = vec![0u32; NODES];
         let mut set_index = vec![0u64; NODES];
+        let mut paused = Duration::ZERO;
         for op in data.chunks(3).take(MAX_OPS) {
             let [kind, a, b] = [op[0], *op.get(1).unwrap_or(&0), *op.get(2).unwrap_or(&0)];
             let (a, b) = (usize::from(a) % NODES, usize::from(b) % NODES);
@@ -113,11 +118,12 @@ fuzz_target!(|data: &[u8]| {
                     oracles[a].block(keys[b].public_key());
                 }
                 _ => {
-                    context
-                        .sleep(Duration::from_millis(
-                            u64::from(op.get(2).copied().unwrap_or(0)) * 4,
-                        ))
-                        .await
+                    // A pause of up to about a second, within what is left of the budget.
+                    let pause =
+                        Duration::from_millis(u64::from(op.get(2).copied().unwrap_or(0)) * 4)
+                            .min(MAX_PAUSES.saturating_sub(paused));
+                    paused += pause;
+                    context.sleep(pause).await
                 }
             }
         }
