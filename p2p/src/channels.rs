@@ -171,6 +171,7 @@ impl<P: PublicKey, C: Clock> LimitedSender for Sender<P, C> {
             self.quota.retain_recent();
         }
         let mut allowed = Vec::with_capacity(targets.len());
+        let mut limited = Vec::new();
         let mut retry: Option<SystemTime> = None;
         for peer in targets {
             match self.quota.check_key(&peer) {
@@ -180,6 +181,15 @@ impl<P: PublicKey, C: Clock> LimitedSender for Sender<P, C> {
                         .message(self.channel, Fate::RateLimitedOutbound, 0);
                     let earliest = not_until.earliest_possible();
                     retry = Some(retry.map_or(earliest, |latest| latest.max(earliest)));
+                    limited.push(peer);
+                }
+            }
+        }
+        if !limited.is_empty() {
+            let directory = lock(&self.directory);
+            for peer in &limited {
+                if let Some(traffic) = directory.traffic(peer) {
+                    traffic.message(Fate::RateLimitedOutbound, 0);
                 }
             }
         }
@@ -256,6 +266,7 @@ impl<P: PublicKey, C: Clock> CheckedSender for Checked<'_, P, C> {
                 self.sender
                     .metrics
                     .message(channel, Fate::QueueFull, message.len());
+                lanes.traffic.message(Fate::QueueFull, message.len());
                 continue;
             }
             let lane = if priority {
@@ -273,6 +284,7 @@ impl<P: PublicKey, C: Clock> CheckedSender for Checked<'_, P, C> {
                         self.sender
                             .metrics
                             .message(channel, Fate::QueueFull, message.len());
+                        lanes.traffic.message(Fate::QueueFull, message.len());
                     }
                 }
             }

@@ -9,6 +9,7 @@ use crate::{
     budget::ByteBudget,
     dial_schedule::DialSchedule,
     duplicate,
+    status::{PeerState, PeerStatus, TrafficCounters},
     tracker::{Book, Changes, Entry, PeerSet, StaleIndex},
 };
 use commonware_cryptography::PublicKey;
@@ -37,6 +38,8 @@ pub(crate) struct Lanes {
     pub(crate) low: mpsc::Sender<Outbound>,
     /// Bytes queued in both lanes together, bounded by `max_queued_bytes`.
     pub(crate) bytes: Arc<ByteBudget>,
+    /// The peer's traffic counters (sends the queues refuse are counted here).
+    pub(crate) traffic: Arc<TrafficCounters>,
 }
 
 /// The receiving ends of the queues towards one peer. One connection's writer holds them at a
@@ -57,6 +60,8 @@ pub(crate) struct Registration {
     pub(crate) queues: SharedQueues,
     /// The lanes' byte budget: the writer releases what it takes.
     pub(crate) bytes: Arc<ByteBudget>,
+    /// The peer's traffic counters, which its connections add to.
+    pub(crate) traffic: Arc<TrafficCounters>,
     /// Fires (is dropped) when the directory ends the connection.
     pub(crate) stop: oneshot::Receiver<()>,
     /// Held for as long as the connection's task runs: a stopping network waits until every
@@ -130,6 +135,8 @@ pub(crate) struct Directory<P: PublicKey> {
     tracked_ips: BTreeSet<IpAddr>,
     /// Handed (cloned) to every registration while the network runs; see [`Self::watch_live`].
     live: Option<mpsc::Sender<()>>,
+    /// Traffic counters of the tracked peers that have had a connection.
+    traffic: BTreeMap<P, Arc<TrafficCounters>>,
 }
 
 pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
@@ -168,6 +175,7 @@ impl<P: PublicKey> Directory<P> {
             closed: false,
             tracked_ips: BTreeSet::new(),
             live: None,
+            traffic: BTreeMap::new(),
         }
     }
 
@@ -208,6 +216,9 @@ impl<P: PublicKey> Directory<P> {
             self.connections.remove(&peer);
             self.schedule.forget(&peer);
         }
+        // A peer in no tracked set is forgotten, and so are its counts.
+        let book = &self.book;
+        self.traffic.retain(|peer, _| book.is_tracked(peer));
         self.update_gauge();
         self.tracked_ips = self
             .book
@@ -457,6 +468,7 @@ impl<P: PublicKey> Directory<P> {
                     high: high_tx,
                     low: low_tx,
                     bytes: Arc::new(ByteBudget::new(self.lane_bytes)),
+                    traffic: self.traffic.entry(peer.clone()).or_default().clone(),
                 };
                 let queues = Arc::new(futures::lock::Mutex::new(Queues { high, low }));
                 (lanes, queues)
@@ -465,10 +477,12 @@ impl<P: PublicKey> Directory<P> {
         let (stop_tx, stop) = oneshot::channel();
         let id = self.next_id;
         self.next_id += 1;
+        lanes.traffic.opened();
         let registration = Registration {
             id,
             queues: queues.clone(),
             bytes: lanes.bytes.clone(),
+            traffic: lanes.traffic.clone(),
             stop,
             live: self.live.clone(),
         };
@@ -537,6 +551,44 @@ impl<P: PublicKey> Directory<P> {
         self.connections
             .iter()
             .map(|(peer, connection)| (peer, &connection.lanes))
+    }
+
+    /// The traffic counters of `peer`, if it is tracked and has had a connection.
+    pub(crate) fn traffic(&self, peer: &P) -> Option<&Arc<TrafficCounters>> {
+        self.traffic.get(peer)
+    }
+
+    /// Every tracked peer's status at `now`, in key order.
+    pub(crate) fn statuses(&self, now: SystemTime) -> Vec<PeerStatus<P>> {
+        self.book
+            .union()
+            .into_iter()
+            .map(|peer| {
+                let connection = self.connections.get(&peer);
+                let state = match connection {
+                    Some(connection) => PeerState::Connected {
+                        since: connection.since,
+                        dialed: connection.dialed,
+                    },
+                    None if self.book.is_blocked(&peer, now) => PeerState::Blocked,
+                    None if self.dialing.contains(&peer) => PeerState::Dialing,
+                    None => PeerState::Disconnected,
+                };
+                PeerStatus {
+                    address: self.book.address(&peer).cloned(),
+                    primary: self.book.is_primary(&peer),
+                    state,
+                    dial_failures: self.schedule.failures(&peer),
+                    queued_bytes: connection.map_or(0, |c| c.lanes.bytes.held()),
+                    traffic: self
+                        .traffic
+                        .get(&peer)
+                        .map(|counters| counters.snapshot())
+                        .unwrap_or_default(),
+                    peer,
+                }
+            })
+            .collect()
     }
 
     /// How many peers are connected (also the `connected_peers` gauge).
@@ -609,6 +661,67 @@ mod tests {
             assert_eq!(first.stop.try_recv(), Ok(None), "the first one goes on");
             assert_eq!(directory.connected_count(), 1);
         }
+    }
+
+    #[test]
+    fn statuses_follow_the_connections_and_forget_peers_no_set_tracks() {
+        let mut directory = directory(1);
+        track(
+            &mut directory,
+            1,
+            vec![(key(2), addr(2)), (key(3), addr(3))],
+        );
+        let states = |directory: &Directory<_>| -> Vec<(_, &'static str, u64)> {
+            directory
+                .statuses(UNIX_EPOCH)
+                .into_iter()
+                .map(|status| (status.peer, status.state.name(), status.traffic.connections))
+                .collect()
+        };
+        let mut expected = vec![(key(2), "disconnected", 0), (key(3), "disconnected", 0)];
+        expected.sort();
+        assert_eq!(states(&directory), expected);
+
+        let registration = directory.register(key(2), true, UNIX_EPOCH).unwrap();
+        registration.traffic.message(crate::metrics::Fate::Sent, 9);
+        let dials = directory.take_dials(UNIX_EPOCH);
+        assert_eq!(dials.len(), 1, "the other peer is dialed");
+        let status = directory.statuses(UNIX_EPOCH);
+        let two = status.iter().find(|s| s.peer == key(2)).unwrap();
+        assert_eq!(
+            two.state,
+            PeerState::Connected {
+                since: UNIX_EPOCH,
+                dialed: true
+            }
+        );
+        assert_eq!(two.traffic.bytes_sent, 9);
+        assert_eq!(two.address, Some(Address::Symmetric(addr(2))));
+        let three = status.iter().find(|s| s.peer == key(3)).unwrap();
+        assert_eq!(three.state, PeerState::Dialing);
+
+        // Sets 2, 3 and 4 without peer 2 push set 1 out of the three tracked: peer 2 is
+        // forgotten with its counts, and comes back with none.
+        for index in 2..=4 {
+            track(&mut directory, index, vec![(key(3), addr(3))]);
+        }
+        assert!(
+            directory
+                .statuses(UNIX_EPOCH)
+                .iter()
+                .all(|s| s.peer != key(2))
+        );
+        assert!(directory.traffic(&key(2)).is_none());
+        track(
+            &mut directory,
+            5,
+            vec![(key(2), addr(2)), (key(3), addr(3))],
+        );
+        let two = directory
+            .statuses(UNIX_EPOCH)
+            .into_iter()
+            .find(|s| s.peer == key(2));
+        assert_eq!(two.unwrap().traffic, Default::default());
     }
 
     #[test]

@@ -45,6 +45,10 @@
 //!   oversized record ends the connection. Pings measure round trips; a connection silent for
 //!   `max_silence` is closed. A connection that ends cleanly sends the stream's authenticated
 //!   close.
+//! - **Status.** [`Oracle::peers`] lists every tracked peer with its state (connected,
+//!   dialing, blocked, disconnected), address, dial failures, queued bytes, last ping round
+//!   trip, and its traffic and drops over all its connections while tracked ([`Traffic`]):
+//!   the per-peer view that the metrics leave out to keep their labels bounded.
 //!
 //! # Security
 //!
@@ -166,6 +170,7 @@ mod metrics;
 mod network;
 mod oracle;
 mod peer;
+mod status;
 pub mod tracker;
 pub mod wire;
 
@@ -175,6 +180,7 @@ pub use error::Error;
 pub use network::Network;
 pub use oracle::Oracle;
 pub use palisade_stream as stream;
+pub use status::{PeerState, PeerStatus, Traffic};
 
 /// The crates whose types this API names (keys and signers, runtime traits and quotas,
 /// ordered sets and maps), re-exported so that a user needs no version of their own.

@@ -9,7 +9,10 @@
 //! uses. Peers tracked through `Manager` have no address of their own; they may connect to us,
 //! and are dialed once an address is known for them (from another set or from `overwrite`).
 
-use crate::directory::{SharedDirectory, lock};
+use crate::{
+    directory::{SharedDirectory, lock},
+    status::PeerStatus,
+};
 use commonware_actor::Feedback;
 use commonware_cryptography::PublicKey;
 use commonware_p2p::{
@@ -53,6 +56,34 @@ impl<C: Clock, P: PublicKey> Oracle<C, P> {
             .connected()
             .map(|(peer, _)| peer.clone())
             .collect()
+    }
+
+    /// Every tracked peer (of every tracked set, primary and secondary), in key order: its
+    /// address, what the node is doing about it, what is queued towards it, and its traffic
+    /// over all its connections while tracked. Empty once the network has stopped tracking
+    /// anyone. Takes the directory's lock once; cheap enough to call every second.
+    ///
+    /// ```
+    /// # use commonware_cryptography::{Signer as _, ed25519};
+    /// # use commonware_runtime::{Runner as _, deterministic};
+    /// # use palisade_p2p::{Address, AddressableManager as _, Config, Network, PeerState};
+    /// # use palisade_p2p::utils::ordered::Map;
+    /// # deterministic::Runner::default().start(|context| async move {
+    /// let key = ed25519::PrivateKey::from_seed(1);
+    /// let config = Config::recommended(key, b"example", "127.0.0.1:3000".parse().unwrap());
+    /// let (_network, mut oracle) = Network::new(context, config);
+    /// let peer = ed25519::PrivateKey::from_seed(2).public_key();
+    /// let address = Address::Symmetric("127.0.0.1:3001".parse().unwrap());
+    /// let _ = oracle.track(0, Map::from_iter_dedup([(peer.clone(), address)]));
+    /// let peers = oracle.peers();
+    /// assert_eq!(peers.len(), 1);
+    /// assert_eq!(peers[0].peer, peer);
+    /// assert_eq!(peers[0].state, PeerState::Disconnected);
+    /// assert_eq!(peers[0].traffic.messages_sent, 0);
+    /// # });
+    /// ```
+    pub fn peers(&self) -> Vec<PeerStatus<P>> {
+        lock(&self.directory).statuses(self.clock.current())
     }
 
     pub(crate) fn new(clock: C, directory: SharedDirectory<P>, block_duration: Duration) -> Self {

@@ -14,6 +14,7 @@ use crate::{
     context::Context,
     directory::{Outbound, Queues, Registration, SharedDirectory, lock},
     metrics::{Fate, Metrics},
+    status::TrafficCounters,
     wire::{self, Message},
 };
 use commonware_cryptography::PublicKey;
@@ -166,10 +167,12 @@ pub(crate) async fn run<E, P, O, I>(
         id,
         queues,
         bytes: queued_bytes,
+        traffic,
         stop,
         // Dropped only when this task ends, after the authenticated close below.
         live: _live,
     } = registration;
+    let metrics = Counters { metrics, traffic };
     let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
     let pending_ping: PendingPing = Arc::default();
     // The reader reports why it ended, which the writer loop below notices.
@@ -260,7 +263,8 @@ pub(crate) async fn run<E, P, O, I>(
         End::Stopped => "stopped",
         End::Failed(reason) => reason,
     };
-    metrics.connection_closed(reason);
+    metrics.metrics.connection_closed(reason);
+    metrics.traffic.closed(reason);
     tracing::debug!(reason, "connection closed");
     let now = context.current();
     let handed_over = lock(&directory).unregister(&peer, id, &queues, now, &mut context);
@@ -291,6 +295,26 @@ pub(crate) async fn run<E, P, O, I>(
             _ = closing => {},
             _ = timeout => {},
         }
+    }
+}
+
+/// Where a connection counts what happens to its messages: the node's metrics and the peer's
+/// own traffic counters, always both.
+#[derive(Clone)]
+struct Counters {
+    metrics: Metrics,
+    traffic: Arc<TrafficCounters>,
+}
+
+impl Counters {
+    fn message(&self, channel: u64, fate: Fate, bytes: usize) {
+        self.metrics.message(channel, fate, bytes);
+        self.traffic.message(fate, bytes);
+    }
+
+    fn rtt(&self, rtt: Duration) {
+        self.metrics.rtt(rtt.as_secs_f64());
+        self.traffic.rtt(rtt);
     }
 }
 
@@ -337,7 +361,7 @@ async fn read<E, P, I>(
     peer: P,
     mut receiver: Receiver<I>,
     channels: InboundChannels<P, E>,
-    metrics: Metrics,
+    metrics: Counters,
     mut pongs: mpsc::Sender<u64>,
     pending_ping: PendingPing,
     timers: Timers,
@@ -386,7 +410,7 @@ where
                 {
                     *pending = None;
                     let rtt = context.current().duration_since(sent).unwrap_or_default();
-                    metrics.rtt(rtt.as_secs_f64());
+                    metrics.rtt(rtt);
                 }
             }
             Ok(Message::Data { channel, payload }) => {
