@@ -10,7 +10,10 @@
 //! window of the [`WINDOW`] below it, enough to tell a duplicate from a late arrival.
 
 use crate::{latency::Latencies, probe::Probe};
-use std::{collections::BTreeMap, time::Duration};
+use std::{
+    collections::{BTreeMap, btree_map::Entry},
+    time::Duration,
+};
 
 /// Sequence numbers below the highest one seen that are remembered.
 const WINDOW: u64 = 1024;
@@ -22,6 +25,8 @@ const WORDS: usize = (WINDOW / 64) as usize;
 struct Track {
     highest: u64,
     seen: [u64; WORDS],
+    /// Deliveries counted for the pair.
+    delivered: u64,
 }
 
 impl Track {
@@ -29,6 +34,7 @@ impl Track {
         let mut track = Self {
             highest: first,
             seen: [0; WORDS],
+            delivered: 0,
         };
         track.set(first);
         track
@@ -81,7 +87,7 @@ enum Arrival {
 }
 
 /// Counts of invariant violations; all zero in a correct run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Violations {
     /// Messages a member received from a key outside the peer set.
     pub from_outside: u64,
@@ -114,6 +120,13 @@ pub(crate) struct Deliveries {
 }
 
 impl Deliveries {
+    /// Deliveries to node `receiver` so far, by sender (members it received from).
+    pub(crate) fn delivered_to(&self, receiver: usize) -> impl Iterator<Item = (usize, u64)> {
+        self.tracks
+            .range((receiver, 0)..=(receiver, usize::MAX))
+            .map(|(&(_, sender), track)| (sender, track.delivered))
+    }
+
     /// Node `receiver` got `message` from the member `sender` (`None`: a key outside the
     /// set) at `now`. `receiver_is_member` is false for outsiders.
     pub(crate) fn deliver(
@@ -140,13 +153,14 @@ impl Deliveries {
             self.violations.misattributed += 1;
             return;
         }
-        let arrival = match self.tracks.get_mut(&(receiver, sender)) {
-            Some(track) => track.arrive(probe.sequence),
-            None => {
-                self.tracks
-                    .insert((receiver, sender), Track::new(probe.sequence));
-                Arrival::InOrder
-            }
+        let track = match self.tracks.entry((receiver, sender)) {
+            Entry::Occupied(entry) => entry.into_mut(),
+            // The pair's first message: in order whatever its number.
+            Entry::Vacant(entry) => entry.insert(Track::new(probe.sequence)),
+        };
+        let arrival = match track.delivered {
+            0 => Arrival::InOrder,
+            _ => track.arrive(probe.sequence),
         };
         match arrival {
             Arrival::InOrder => {}
@@ -156,6 +170,7 @@ impl Deliveries {
             }
             Arrival::OutOfOrder => self.violations.out_of_order += 1,
         }
+        track.delivered += 1;
         self.delivered += 1;
         self.latencies.record(now.saturating_sub(probe.sent_at));
     }

@@ -26,6 +26,10 @@
 //!   simplex on its palisade-p2p node ([`consensus`]); the report adds finalization figures
 //!   and checks safety and liveness. [`consensus::start`] is the same validator for any
 //!   palisade-p2p network, on tokio too.
+//! - The event log: with [`Options::record`] a run hands every record of its log
+//!   ([`record`]) to the caller as it happens: faults, each node's view of each peer as it
+//!   changes, and counters of every node and link each second. `simulate --record FILE`
+//!   writes it as NDJSON; the same seed writes the same bytes.
 //! - The reference: [`Options::stack`] runs commonware-p2p's `lookup` (SakeCups) on every node
 //!   instead, over the same links, so both stacks carry the same scenario side by side
 //!   ([`Stack`]). The node [`Context`] implements everything either needs, storage and name
@@ -76,8 +80,9 @@
 //!
 //! # Not modelled
 //!
-//! Packet loss and retransmission (a connection is reliable until it is cut), congestion
-//! control, and the TCP handshake beyond one round trip for a dial.
+//! Congestion control, reordering, and the TCP handshake beyond one round trip for a dial.
+//! Loss is modelled as its effect on a reliable stream: a lost segment stalls its connection
+//! for a retransmission timeout ([`Link::with_loss`]); nothing arrives out of order or twice.
 
 pub mod consensus;
 mod context;
@@ -88,6 +93,8 @@ mod metrics_text;
 mod network;
 mod pipe;
 mod probe;
+pub mod record;
+mod recorder;
 mod reference;
 pub mod report;
 mod run;
@@ -98,6 +105,7 @@ pub use context::Context;
 pub use deliveries::Violations;
 pub use link::{Bandwidth, Link, MIN_RETRANSMISSION_TIMEOUT, SEGMENT_BYTES};
 pub use network::{Config, EPHEMERAL_PORTS, Error, Network, NodeNetwork, Stats};
+pub use recorder::RecordFn;
 pub use reference::Stack;
 pub use report::Report;
 pub use run::{NAMESPACE, Options, Outcome, Progress, ProgressFn, run};

@@ -588,6 +588,11 @@ impl<E: Clock + CryptoRng + Send + 'static> Network<E> {
         Ok(())
     }
 
+    /// Whether nodes `a` and `b` can reach each other now (no partition between them).
+    pub fn reachable(&self, a: IpAddr, b: IpAddr) -> bool {
+        lock(&self.shared).reachable(a, b)
+    }
+
     /// Whether node `ip` is on the network (not crashed).
     pub fn is_up(&self, ip: IpAddr) -> bool {
         lock(&self.shared).is_up(ip)

@@ -34,6 +34,17 @@ pub enum Stack {
     LookupLocal,
 }
 
+impl Stack {
+    /// Its name on the command line: `palisade`, `lookup-recommended`, `lookup-local`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Palisade => "palisade",
+            Self::LookupRecommended => "lookup-recommended",
+            Self::LookupLocal => "lookup-local",
+        }
+    }
+}
+
 type Upgrader = SakeCups<ed25519::PrivateKey, ChaCha20Poly1305>;
 
 /// A lookup node and its oracle.

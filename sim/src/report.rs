@@ -5,7 +5,7 @@
 //! on one seed give the same report except for that field.
 
 use crate::{Scenario, Violations, network::Stats};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::{collections::BTreeMap, fmt};
 
 /// The outcome of one run.
@@ -43,7 +43,7 @@ pub struct Report {
 
 /// How the mesh formed and recovered. A mesh is full when every pair of members that are up
 /// is connected.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Mesh {
     /// Simulated seconds from the start to the first full mesh.
     pub first_full_after_seconds: Option<f64>,
@@ -70,7 +70,7 @@ pub struct PairsAt {
 }
 
 /// What happened to the workload's messages; one message to one peer counts once.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Messages {
     /// Broadcasts × the other members: every delivery the workload asked for.
     pub sent: u64,
@@ -93,7 +93,7 @@ pub struct Messages {
 }
 
 /// Latency quantiles in simulated milliseconds.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct LatencySummary {
     /// Deliveries measured.
     pub samples: u64,
@@ -106,7 +106,7 @@ pub struct LatencySummary {
 }
 
 /// What the simulated network did.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NetworkSummary {
     /// Bytes written into connections (handshakes, records, pings).
     pub bytes_written: u64,

@@ -25,6 +25,8 @@ use crate::{
     deliveries::{Deliveries, Violations},
     metrics_text::{self, Totals},
     probe::Probe,
+    record::{self, NodeInfo, Record},
+    recorder::{NodeView, Observation, RecordFn, Recorder},
     report::{LatencySummary, Mesh, Messages, PairsAt, Report},
     scenario::{Action, Fault, Scenario, ScenarioError, node_address, node_ip},
 };
@@ -73,6 +75,10 @@ pub struct Options {
     /// The p2p stack every node runs: palisade-p2p, or the reference for comparison (whose
     /// connection gauges palisade's mesh samples do not read, so mesh figures stay empty).
     pub stack: Stack,
+    /// Called with every record of the run's event log, in order ([`crate::record`]).
+    pub record: Option<RecordFn>,
+    /// Simulated time between two samples of the event log's counters.
+    pub record_every: Duration,
 }
 
 impl std::fmt::Debug for Options {
@@ -82,6 +88,8 @@ impl std::fmt::Debug for Options {
             .field("progress", &self.progress.is_some())
             .field("progress_every", &self.progress_every)
             .field("metrics_of", &self.metrics_of)
+            .field("record", &self.record.is_some())
+            .field("record_every", &self.record_every)
             .finish_non_exhaustive()
     }
 }
@@ -95,6 +103,8 @@ impl Options {
             progress_every: Duration::from_secs(5),
             metrics_of: None,
             stack: Stack::Palisade,
+            record: None,
+            record_every: Duration::from_secs(1),
         }
     }
 }
@@ -186,12 +196,9 @@ struct Running {
     tasks: Vec<Handle<()>>,
     /// palisade-p2p's network task (the reference stack's is among `tasks`).
     network: Option<Handle<Result<(), palisade_p2p::Error>>>,
-    /// The peers palisade-p2p has a connection with now (not known for the reference stack).
-    connected: Option<ConnectedPeers>,
+    /// palisade-p2p's oracle, which lists the node's peers (none for the reference stack).
+    oracle: Option<palisade_p2p::Oracle<NodeContext, Pk>>,
 }
-
-/// Lists a node's connected peers.
-type ConnectedPeers = Box<dyn Fn() -> Vec<Pk> + Send>;
 
 struct Simulation {
     context: deterministic::Context,
@@ -212,6 +219,8 @@ struct Simulation {
     observed: Observed,
     /// What the members' consensus engines finalized.
     ledger: Arc<Mutex<consensus::Ledger>>,
+    /// Writes the event log, when one is asked for.
+    recorder: Option<Recorder>,
 }
 
 /// What the samples saw.
@@ -225,7 +234,7 @@ struct Observed {
 }
 
 impl Simulation {
-    fn new(mut context: deterministic::Context, scenario: Scenario, options: Options) -> Self {
+    fn new(mut context: deterministic::Context, scenario: Scenario, mut options: Options) -> Self {
         let network = Network::new(
             context.child("sim"),
             NetworkConfig {
@@ -277,6 +286,10 @@ impl Simulation {
             retired: Totals::new(),
             observed: Observed::default(),
             ledger: Arc::default(),
+            recorder: options
+                .record
+                .take()
+                .map(|sink| Recorder::new(sink, options.record_every)),
             context,
             scenario,
             options,
@@ -292,6 +305,24 @@ impl Simulation {
             self.network
                 .add_node(node_ip(index))
                 .expect("validated: addresses are distinct");
+        }
+        if let Some(recorder) = &mut self.recorder {
+            let nodes = (0..self.scenario.total_nodes())
+                .map(|index| NodeInfo {
+                    index,
+                    member: index < self.scenario.nodes,
+                    key: self.keys[index].public_key().to_string(),
+                    address: node_address(index).to_string(),
+                })
+                .collect();
+            recorder.write(&Record::Start(record::Start {
+                version: record::FORMAT_VERSION,
+                seed: self.options.seed,
+                stack: self.options.stack.name().to_string(),
+                record_interval_seconds: self.options.record_every.as_secs_f64(),
+                scenario: self.scenario.clone(),
+                nodes,
+            }));
         }
         for index in 0..self.scenario.total_nodes() {
             self.start(index).await;
@@ -348,7 +379,7 @@ impl Simulation {
         let validator = self.validator(index, &consensus_context);
         let mut tasks = Vec::new();
         let mut network = None;
-        let mut connected: Option<ConnectedPeers> = None;
+        let mut listed = None;
         match self.options.stack {
             Stack::Palisade => {
                 let (mut p2p, mut oracle) =
@@ -364,7 +395,7 @@ impl Simulation {
                     ));
                 }
                 network = Some(p2p.start());
-                connected = Some(Box::new(move || oracle.connected()));
+                listed = Some(oracle);
                 tasks.push(self.spawn_receiver(index, receiver));
                 tasks.extend(self.spawn_sender(index, sender));
             }
@@ -403,7 +434,7 @@ impl Simulation {
         self.running[index] = Some(Running {
             tasks,
             network,
-            connected,
+            oracle: listed,
         });
     }
 
@@ -533,6 +564,9 @@ impl Simulation {
     }
 
     async fn apply(&mut self, fault: Fault) {
+        if let Some(recorder) = &mut self.recorder {
+            recorder.fault(&fault);
+        }
         match fault.action {
             Action::Partition { groups } => {
                 let groups: Vec<Vec<_>> = groups
@@ -547,6 +581,9 @@ impl Simulation {
             Action::Crash { node } => {
                 let text = self.context.encode();
                 metrics_text::add_node(&mut self.retired, &text, node, self.incarnation[node]);
+                if let Some(recorder) = &mut self.recorder {
+                    recorder.retire(node, &text, self.incarnation[node]);
+                }
                 let running = self.running[node].take().expect("validated: up");
                 for task in running.tasks {
                     task.abort();
@@ -598,15 +635,16 @@ impl Simulation {
         if self.running[..members]
             .iter()
             .flatten()
-            .all(|running| running.connected.is_some())
+            .all(|running| running.oracle.is_some())
         {
             let index = &self.members;
             let lists: Vec<BTreeSet<usize>> = (0..members)
                 .map(|i| match &self.running[i] {
                     Some(Running {
-                        connected: Some(connected),
+                        oracle: Some(oracle),
                         ..
-                    }) => connected()
+                    }) => oracle
+                        .connected()
                         .iter()
                         .filter_map(|peer| index.get(peer).copied())
                         .filter(|&j| j < members)
@@ -628,6 +666,50 @@ impl Simulation {
                 .then_some(sample.value as u64)
             })
             .sum()
+    }
+
+    /// Hands the recorder, if any, what the nodes show at `now`: it writes what changed, and
+    /// a sample when one is due or `force`d.
+    fn record(
+        &mut self,
+        now: Duration,
+        text: &str,
+        (connected, possible): (u64, u64),
+        force: bool,
+    ) {
+        let Some(recorder) = &mut self.recorder else {
+            return;
+        };
+        let nodes: Vec<NodeView> = self
+            .running
+            .iter()
+            .zip(&self.incarnation)
+            .map(|(running, &incarnation)| NodeView {
+                up: running.is_some(),
+                incarnation,
+                peers: running
+                    .as_ref()
+                    .and_then(|running| running.oracle.as_ref())
+                    .map(|oracle| oracle.peers()),
+            })
+            .collect();
+        let network = &self.network;
+        let reachable = |a: usize, b: usize| network.reachable(node_ip(a), node_ip(b));
+        let shared = lock(&self.shared);
+        let delivered = |node: usize| shared.deliveries.delivered_to(node).collect();
+        recorder.observe(
+            &Observation {
+                now,
+                nodes: &nodes,
+                members: &self.members,
+                reachable: &reachable,
+                text,
+                delivered: &delivered,
+                connected_pairs: connected,
+                possible_pairs: possible,
+            },
+            force,
+        );
     }
 
     /// Reads every member's connections and records the mesh's state at `now`.
@@ -652,6 +734,8 @@ impl Simulation {
         {
             observed.restored = Some(now - last);
         }
+        self.record(now, &text, (directed / 2, possible / 2), false);
+        let observed = &mut self.observed;
         let second = now.as_secs();
         if observed
             .pairs
@@ -685,8 +769,17 @@ impl Simulation {
         }
     }
 
-    fn finish(self) -> Outcome {
+    fn finish(mut self) -> Outcome {
         let text = self.context.encode();
+        let now = self.now();
+        if self.recorder.is_some() {
+            let pairs = self
+                .observed
+                .pairs
+                .last()
+                .map_or((0, 0), |pairs| (pairs.connected, pairs.possible));
+            self.record(now, &text, pairs, true);
+        }
         let mut totals = self.retired.clone();
         for (index, running) in self.running.iter().enumerate() {
             if running.is_some() {
@@ -748,6 +841,10 @@ impl Simulation {
             }),
             scenario: self.scenario.clone(),
         };
+        drop(shared);
+        if let Some(recorder) = &mut self.recorder {
+            recorder.write(&Record::End(record::End::of(&report, now.as_secs_f64())));
+        }
         Outcome { report, metrics }
     }
 }
@@ -810,7 +907,7 @@ fn account(counted: Sends, delivered: u64, totals: &Totals, channel: u64) -> Mes
 
 /// Sums of counter `name` keyed by the values of `keys` joined by spaces (a value `ok`
 /// after the first is left out: `inbound ok`, not `inbound ok ok`).
-fn by_labels(totals: &Totals, name: &str, keys: &[&str]) -> BTreeMap<String, u64> {
+pub(crate) fn by_labels(totals: &Totals, name: &str, keys: &[&str]) -> BTreeMap<String, u64> {
     let mut out = BTreeMap::new();
     for ((n, labels), value) in totals {
         if n != name {

@@ -251,3 +251,44 @@ fn a_mesh_that_never_forms_fails_the_run() {
     assert!(stderr.contains("never formed a full mesh"), "{stderr}");
     std::fs::remove_dir_all(&directory).unwrap();
 }
+
+#[test]
+fn record_writes_an_event_log_that_agrees_with_the_report() {
+    let folder = std::env::temp_dir().join(format!("palisade-cli-record-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let log = folder.join("run.ndjson");
+    let log_arg = log.to_str().unwrap();
+    let output = simulate(&[
+        "--nodes",
+        "4",
+        "--duration",
+        "8",
+        "--seed",
+        "3",
+        "--json",
+        "-",
+        "--quiet",
+        "--record",
+        log_arg,
+    ]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let report: serde_json::Value = serde_json::from_slice(&output.stdout).unwrap();
+    let file = std::fs::File::open(&log).unwrap();
+    let records = palisade_sim::record::read(std::io::BufReader::new(file)).unwrap();
+    let Some(palisade_sim::record::Record::End(end)) = records.last() else {
+        panic!("the log does not end with `end`");
+    };
+    assert_eq!(report["digest"], end.digest.as_str());
+    assert_eq!(report["messages"]["delivered"], end.messages.delivered);
+    // Where the log cannot be written is said before anything runs.
+    let missing = folder.join("no-such-folder").join("run.ndjson");
+    refused(
+        &["--nodes", "3", "--record", missing.to_str().unwrap()],
+        "cannot write the event log",
+    );
+    std::fs::remove_dir_all(&folder).unwrap();
+}

@@ -81,6 +81,10 @@ struct Cli {
     /// Write the report as JSON to FILE (`-` for standard output).
     #[arg(long, value_name = "FILE")]
     json: Option<String>,
+    /// Write the run's event log to FILE: one JSON record per line (NDJSON), the same bytes
+    /// for the same seed (see `palisade_sim::record` for the format).
+    #[arg(long, value_name = "FILE")]
+    record: Option<PathBuf>,
     /// Print node NODE's Prometheus metrics at the end.
     #[arg(long, value_name = "NODE")]
     metrics: Option<usize>,
@@ -311,6 +315,65 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
     Ok(scenario)
 }
 
+/// The event log's file: records are written as they come; the first write error is kept,
+/// and reported once the run is over (the run itself does not stop for it).
+struct EventLog {
+    state: std::sync::Arc<std::sync::Mutex<LogState>>,
+}
+
+struct LogState {
+    writer: std::io::BufWriter<std::fs::File>,
+    lines: u64,
+    error: Option<std::io::Error>,
+}
+
+impl EventLog {
+    fn create(path: &std::path::Path) -> std::io::Result<Self> {
+        let writer = std::io::BufWriter::new(std::fs::File::create(path)?);
+        Ok(Self {
+            state: std::sync::Arc::new(std::sync::Mutex::new(LogState {
+                writer,
+                lines: 0,
+                error: None,
+            })),
+        })
+    }
+
+    fn sink(&self) -> palisade_sim::RecordFn {
+        let state = self.state.clone();
+        Box::new(move |record| {
+            use std::io::Write as _;
+            let mut state = state
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            if state.error.is_some() {
+                return;
+            }
+            let written = serde_json::to_writer(&mut state.writer, record)
+                .map_err(std::io::Error::from)
+                .and_then(|()| state.writer.write_all(b"\n"));
+            match written {
+                Ok(()) => state.lines += 1,
+                Err(error) => state.error = Some(error),
+            }
+        })
+    }
+
+    /// Flushes the file; the number of records, or the first error.
+    fn finish(self) -> std::io::Result<u64> {
+        use std::io::Write as _;
+        let mut state = self
+            .state
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(error) = state.error.take() {
+            return Err(error);
+        }
+        state.writer.flush()?;
+        Ok(state.lines)
+    }
+}
+
 fn print_progress(progress: &Progress) {
     eprintln!(
         "[{:>7.1} s simulated] {:>6}/{} member pairs connected, {} messages delivered",
@@ -357,8 +420,23 @@ fn main() -> ExitCode {
         },
         _ => None,
     };
+    // Like the report's file, the log's is made before the run.
+    let log = match &cli.record {
+        Some(path) => match EventLog::create(path) {
+            Ok(log) => Some(log),
+            Err(error) => {
+                eprintln!(
+                    "simulate: cannot write the event log to {}: {error}",
+                    path.display()
+                );
+                return ExitCode::from(2);
+            }
+        },
+        None => None,
+    };
     let options = Options {
         progress: (!cli.quiet).then(|| Box::new(print_progress) as Box<_>),
+        record: log.as_ref().map(EventLog::sink),
         metrics_of: cli.metrics,
         stack: cli.stack.into(),
         ..Options::seed(cli.seed)
@@ -371,6 +449,22 @@ fn main() -> ExitCode {
         }
     };
     let report = &outcome.report;
+    if let (Some(log), Some(path)) = (log, &cli.record) {
+        match log.finish() {
+            Ok(lines) => {
+                if !cli.quiet {
+                    eprintln!("event log: {lines} records in {}", path.display());
+                }
+            }
+            Err(error) => {
+                eprintln!(
+                    "simulate: cannot write the event log to {}: {error}",
+                    path.display()
+                );
+                return ExitCode::FAILURE;
+            }
+        }
+    }
     let json = serde_json::to_string_pretty(report).expect("a report serializes");
     match (cli.json.as_deref(), json_file.as_mut()) {
         (Some("-"), _) => println!("{json}"),
