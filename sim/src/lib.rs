@@ -100,6 +100,8 @@ pub mod report;
 mod run;
 pub mod scenario;
 mod socket;
+#[cfg(feature = "web")]
+pub mod web;
 
 pub use context::Context;
 pub use deliveries::Violations;

@@ -160,6 +160,8 @@ pub struct Sample {
     pub connected_pairs: u64,
     /// Pairs of members that are up.
     pub possible_pairs: u64,
+    /// Invariant violations so far (all zero in a correct run).
+    pub violations: Violations,
     /// Every node, by index.
     pub nodes: Vec<NodeCounters>,
     /// The links whose counters changed since the previous sample, by `(from, to)`.

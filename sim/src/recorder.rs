@@ -45,6 +45,8 @@ pub(crate) struct Observation<'a> {
     pub(crate) delivered: &'a dyn Fn(usize) -> Vec<(usize, u64)>,
     pub(crate) connected_pairs: u64,
     pub(crate) possible_pairs: u64,
+    /// Invariant violations so far.
+    pub(crate) violations: crate::Violations,
 }
 
 /// One node's last-seen view of one peer.
@@ -212,6 +214,7 @@ impl Recorder {
             at_seconds: observation.now.as_secs_f64(),
             connected_pairs: observation.connected_pairs,
             possible_pairs: observation.possible_pairs,
+            violations: observation.violations,
             nodes,
             links,
         }

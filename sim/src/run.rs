@@ -707,6 +707,7 @@ impl Simulation {
                 delivered: &delivered,
                 connected_pairs: connected,
                 possible_pairs: possible,
+                violations: shared.deliveries.violations,
             },
             force,
         );

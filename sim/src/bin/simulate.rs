@@ -85,6 +85,19 @@ struct Cli {
     /// for the same seed (see `palisade_sim::record` for the format).
     #[arg(long, value_name = "FILE")]
     record: Option<PathBuf>,
+    /// Serve a live view of the run at ADDR (for example `127.0.0.1:8080`; port 0 picks a
+    /// free one, printed at the start): a page that shows every node and link as the run
+    /// goes, then the whole run with a scrubber. Serves until interrupted.
+    #[arg(long, value_name = "ADDR")]
+    serve: Option<std::net::SocketAddr>,
+    /// With `--serve`: simulated seconds per wall-clock second (as fast as possible if not
+    /// given); with `--view`, the pace of the replay.
+    #[arg(long, value_name = "X")]
+    speed: Option<f64>,
+    /// Replay the event log FILE (written with `--record`) in the view `--serve` serves,
+    /// instead of running anything.
+    #[arg(long, value_name = "FILE", requires = "serve")]
+    view: Option<PathBuf>,
     /// Print node NODE's Prometheus metrics at the end.
     #[arg(long, value_name = "NODE")]
     metrics: Option<usize>,
@@ -386,6 +399,15 @@ fn print_progress(progress: &Progress) {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Some(speed) = cli.speed
+        && !(speed.is_finite() && speed > 0.0)
+    {
+        eprintln!("simulate: --speed must be a number above zero, not {speed}");
+        return ExitCode::from(2);
+    }
+    if let Some(path) = &cli.view {
+        return replay(path, &cli);
+    }
     let scenario = match scenario(&cli) {
         Ok(scenario) => scenario,
         Err(error) => {
@@ -434,9 +456,30 @@ fn main() -> ExitCode {
         },
         None => None,
     };
+    let viewer = match cli.serve.map(start_viewer).transpose() {
+        Ok(viewer) => viewer.map(std::sync::Arc::new),
+        Err(code) => return code,
+    };
+    let mut sinks: Vec<palisade_sim::RecordFn> = Vec::new();
+    sinks.extend(log.as_ref().map(EventLog::sink));
+    if let Some(viewer) = &viewer {
+        let viewer = viewer.clone();
+        let mut pace = Pace::new(cli.speed);
+        sinks.push(Box::new(move |record| {
+            pace.wait(record.at_seconds());
+            viewer.publish(record);
+        }));
+    }
+    let record = (!sinks.is_empty()).then(|| {
+        Box::new(move |record: &palisade_sim::record::Record| {
+            for sink in &mut sinks {
+                sink(record);
+            }
+        }) as palisade_sim::RecordFn
+    });
     let options = Options {
         progress: (!cli.quiet).then(|| Box::new(print_progress) as Box<_>),
-        record: log.as_ref().map(EventLog::sink),
+        record,
         metrics_of: cli.metrics,
         stack: cli.stack.into(),
         ..Options::seed(cli.seed)
@@ -504,9 +547,101 @@ fn main() -> ExitCode {
             failed = true;
         }
     }
+    if let Some(viewer) = viewer {
+        viewer.finish();
+        serve_until_interrupted(&viewer);
+    }
     if failed {
         ExitCode::FAILURE
     } else {
         ExitCode::SUCCESS
     }
+}
+
+/// Starts the live view at `address`, saying where (on standard error, so scripts can find a
+/// port picked for them).
+fn start_viewer(address: std::net::SocketAddr) -> Result<palisade_sim::web::Viewer, ExitCode> {
+    match palisade_sim::web::Viewer::start(address) {
+        Ok(viewer) => {
+            eprintln!("live view at http://{}/", viewer.local_addr());
+            Ok(viewer)
+        }
+        Err(error) => {
+            eprintln!("simulate: cannot serve the view at {address}: {error}");
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+/// Keeps the view up once the run is over, until the process is interrupted.
+fn serve_until_interrupted(viewer: &palisade_sim::web::Viewer) -> ! {
+    eprintln!(
+        "the run is over; its view stays at http://{}/ until interrupted (Ctrl-C)",
+        viewer.local_addr()
+    );
+    loop {
+        std::thread::park();
+    }
+}
+
+/// Holds records back so that simulated time runs at `speed` times wall-clock time.
+struct Pace {
+    speed: Option<f64>,
+    started: std::time::Instant,
+}
+
+impl Pace {
+    fn new(speed: Option<f64>) -> Self {
+        Self {
+            speed,
+            started: std::time::Instant::now(),
+        }
+    }
+
+    /// Waits until a record at `at_seconds` of simulated time is due.
+    fn wait(&mut self, at_seconds: f64) {
+        let Some(speed) = self.speed else {
+            return;
+        };
+        let due = std::time::Duration::from_secs_f64((at_seconds / speed).max(0.0));
+        if let Some(wait) = due.checked_sub(self.started.elapsed()) {
+            std::thread::sleep(wait);
+        }
+    }
+}
+
+/// `--view FILE --serve ADDR`: reads a recorded log and serves it (at `--speed`, or all at
+/// once).
+fn replay(path: &std::path::Path, cli: &Cli) -> ExitCode {
+    let file = match std::fs::File::open(path) {
+        Ok(file) => file,
+        Err(error) => {
+            eprintln!("simulate: cannot read {}: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let records = match palisade_sim::record::read(std::io::BufReader::new(file)) {
+        Ok(records) => records,
+        Err(error) => {
+            eprintln!("simulate: {} is not an event log: {error}", path.display());
+            return ExitCode::from(2);
+        }
+    };
+    let Some(address) = cli.serve else {
+        unreachable!("clap requires --serve with --view");
+    };
+    let viewer = match start_viewer(address) {
+        Ok(viewer) => viewer,
+        Err(code) => return code,
+    };
+    if !cli.quiet {
+        eprintln!("replaying {} records of {}", records.len(), path.display());
+    }
+    let mut pace = Pace::new(cli.speed);
+    for record in &records {
+        pace.wait(record.at_seconds());
+        viewer.publish(record);
+    }
+    viewer.finish();
+    serve_until_interrupted(&viewer)
 }
