@@ -81,11 +81,13 @@ pub async fn run<E>(
 where
     E: palisade_p2p::Context + Storage + Supervisor,
 {
-    serve_metrics(&context, config.metrics).await?;
     let me = key.public_key();
     let set = peer_set(&config, &me);
     let participants = Set::from_iter_dedup(set.keys().iter().cloned());
     let (mut network, mut oracle) = p2p(&context, &config, key.clone());
+    let page =
+        crate::node::status_page::snapshot(oracle.clone(), &me, context.child("status_page"));
+    serve_metrics(&context, config.metrics, Some(page)).await?;
     oracle.track(0, set);
     let view = context.gauge(
         "finalized_view",

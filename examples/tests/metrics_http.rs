@@ -60,7 +60,8 @@ fn a_slow_loris_from_many_addresses_does_not_stop_scraping() {
         tokio::Runner::new(config).start(|context| async move {
             let (bound, listening) = futures::channel::oneshot::channel();
             context.child("metrics").spawn(move |context| async move {
-                let _ = metrics_http::serve(context, "127.0.0.1:0".parse().unwrap(), bound).await;
+                let _ =
+                    metrics_http::serve(context, "127.0.0.1:0".parse().unwrap(), bound, None).await;
             });
             address_tx.send(listening.await.unwrap()).unwrap();
             futures::future::pending::<()>().await

@@ -292,3 +292,47 @@ fn record_writes_an_event_log_that_agrees_with_the_report() {
     );
     std::fs::remove_dir_all(&folder).unwrap();
 }
+
+#[test]
+fn a_malformed_log_to_view_is_refused_naming_the_line() {
+    let folder = std::env::temp_dir().join(format!("palisade-cli-view-{}", std::process::id()));
+    std::fs::create_dir_all(&folder).unwrap();
+    let good = folder.join("good.ndjson");
+    let output = simulate(&[
+        "--nodes",
+        "3",
+        "--duration",
+        "3",
+        "--no-faults",
+        "--quiet",
+        "--record",
+        good.to_str().unwrap(),
+    ]);
+    assert!(output.status.success());
+    let log = std::fs::read_to_string(&good).unwrap();
+    let mut lines: Vec<&str> = log.lines().collect();
+    lines[4] = "{\"type\":\"sample\",\"at_seconds\":";
+    let bad = folder.join("bad.ndjson");
+    std::fs::write(&bad, lines.join("\n")).unwrap();
+    refused(
+        &["--view", bad.to_str().unwrap(), "--serve", "127.0.0.1:0"],
+        "is not an event log: line 5: not a record",
+    );
+    let missing = folder.join("missing.ndjson");
+    refused(
+        &[
+            "--view",
+            missing.to_str().unwrap(),
+            "--serve",
+            "127.0.0.1:0",
+        ],
+        "cannot read",
+    );
+    // Replaying needs somewhere to serve it.
+    refused(&["--view", good.to_str().unwrap()], "--serve");
+    refused(
+        &["--serve", "127.0.0.1:0", "--speed", "0"],
+        "--speed must be a number above zero",
+    );
+    std::fs::remove_dir_all(&folder).unwrap();
+}

@@ -1,4 +1,12 @@
-//! A minimal HTTP endpoint that serves the runtime's Prometheus text at `GET /metrics`.
+//! A minimal HTTP endpoint that serves the runtime's Prometheus text at `GET /metrics`, and,
+//! when given a snapshot of the node's peers, the node's live page at `GET /` (see
+//! `status_page`): its script and style, `GET /peers` (one snapshot as JSON) and
+//! `GET /events` (a snapshot every second as server-sent events).
+//!
+//! Event streams: at most [`MAX_STREAMS`] at once (more are answered 503), each ends after
+//! [`MAX_STREAM`] (the page's `EventSource` reconnects), and a client that has not taken a
+//! snapshot within [`WRITE_TIMEOUT`] is dropped and counted
+//! (`status_streams_dropped_slow_total`). A stream holds one snapshot at a time.
 //!
 //! One request per connection. The request head is read byte by byte up to 8 KiB and must
 //! arrive within [`HEAD_TIMEOUT`] (a scraper sends it at once); the whole exchange must finish
@@ -18,12 +26,19 @@
 //! the number of connections nor how long a slow client may hold one, and runs only on tokio
 //! (this one runs on any commonware runtime).
 
-use commonware_runtime::{Clock, Listener as _, Metrics, Network, Sink as _, Spawner, Supervisor};
+use super::status_page::{self, Snapshot};
+use commonware_runtime::{
+    Clock, Listener as _, Metrics, Network, Sink as _, Spawner, Supervisor,
+    telemetry::metrics::{Counter, MetricsExt as _},
+};
 use futures::{FutureExt as _, channel::oneshot, select_biased};
 use std::{
     collections::BTreeMap,
     net::{IpAddr, SocketAddr},
-    sync::{Arc, Mutex},
+    sync::{
+        Arc, Mutex,
+        atomic::{AtomicUsize, Ordering},
+    },
     time::{Duration, SystemTime},
 };
 
@@ -37,6 +52,14 @@ pub const HEAD_TIMEOUT: Duration = Duration::from_secs(1);
 pub const MAX_REQUESTS: usize = 16;
 /// Requests served at once to one IP address.
 pub const MAX_REQUESTS_PER_IP: usize = 4;
+/// Event streams served at once.
+pub const MAX_STREAMS: usize = 4;
+/// How long one event stream lasts before it is closed (the page reconnects).
+pub const MAX_STREAM: Duration = Duration::from_secs(600);
+/// How long a stream's client may take to take one snapshot before it is dropped.
+pub const WRITE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Time between two snapshots of a stream.
+pub const STREAM_INTERVAL: Duration = Duration::from_secs(1);
 
 /// One request being served.
 struct Slot {
@@ -86,8 +109,8 @@ impl Slots {
     }
 }
 
-/// Serves `/metrics` on `address` until the task is stopped; returns the bound address
-/// through `bound` once listening.
+/// Serves `/metrics` (and, with `page`, the node's live page) on `address` until the task is
+/// stopped; returns the bound address through `bound` once listening.
 ///
 /// # Errors
 /// When `address` cannot be bound.
@@ -95,6 +118,7 @@ pub async fn serve<E>(
     context: E,
     address: SocketAddr,
     bound: futures::channel::oneshot::Sender<SocketAddr>,
+    page: Option<Snapshot>,
 ) -> Result<(), commonware_runtime::Error>
 where
     E: Spawner + Clock + Network + Metrics + Supervisor,
@@ -105,6 +129,11 @@ where
     }
     let _ = bound.send(listener.local_addr()?);
     let slots = Arc::new(Mutex::new(Slots::default()));
+    let streams = Arc::new(AtomicUsize::new(0));
+    let dropped_slow = context.counter(
+        "status_streams_dropped_slow",
+        "live page event streams dropped because the client stopped reading",
+    );
     loop {
         let Ok((from, sink, stream)) = listener.accept().await else {
             context.sleep(Duration::from_millis(100)).await;
@@ -119,7 +148,9 @@ where
             continue;
         };
         let slots = slots.clone();
+        let (page, streams, dropped_slow) = (page.clone(), streams.clone(), dropped_slow.clone());
         context.child("request").spawn(move |context| async move {
+            // `Some` when the request asks for the event stream.
             let exchange = async {
                 let head = {
                     let reading = read_head(stream).fuse();
@@ -138,25 +169,103 @@ where
                 {
                     slot.reading_head = false;
                 }
-                let response = respond(&head, || context.encode());
                 let mut sink = sink;
-                sink.send(response).await.ok()
+                match respond(&head, || context.encode(), page.as_ref()) {
+                    Answer::Once(response) => {
+                        let _ = sink.send(response).await;
+                        None
+                    }
+                    Answer::Events(snapshot) => Some((sink, snapshot)),
+                }
             }
             .fuse();
             let timeout = context.sleep(REQUEST_TIMEOUT).fuse();
             let evicted = evicted.fuse();
             futures::pin_mut!(exchange, timeout, evicted);
-            select_biased! {
-                _ = exchange => {},
-                _ = timeout => {},
-                _ = evicted => {},
-            }
+            let stream = select_biased! {
+                stream = exchange => stream,
+                _ = timeout => None,
+                _ = evicted => None,
+            };
+            // A stream holds a stream slot, not a request slot.
             slots
                 .lock()
                 .unwrap_or_else(|poisoned| poisoned.into_inner())
                 .live
                 .remove(&id);
+            if let Some((sink, snapshot)) = stream {
+                stream_events(&context, sink, snapshot, &streams, &dropped_slow).await;
+            }
         });
+    }
+}
+
+/// A taken stream slot, given back when dropped.
+struct StreamSlot(Arc<AtomicUsize>);
+
+impl StreamSlot {
+    fn take(streams: &Arc<AtomicUsize>) -> Option<Self> {
+        streams
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < MAX_STREAMS).then_some(open + 1)
+            })
+            .ok()
+            .map(|_| Self(streams.clone()))
+    }
+}
+
+impl Drop for StreamSlot {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// Sends a snapshot every [`STREAM_INTERVAL`] as a server-sent event, until the client goes,
+/// stops reading for [`WRITE_TIMEOUT`] (counted in `dropped_slow`), or [`MAX_STREAM`] passes.
+async fn stream_events<E: Clock>(
+    context: &E,
+    mut sink: impl commonware_runtime::Sink,
+    snapshot: Snapshot,
+    streams: &Arc<AtomicUsize>,
+    dropped_slow: &Counter,
+) {
+    let Some(_slot) = StreamSlot::take(streams) else {
+        let _ = sink
+            .send(plain(
+                "503 Service Unavailable",
+                "too many live pages open\n",
+            ))
+            .await;
+        return;
+    };
+    let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
+                X-Content-Type-Options: nosniff\r\nConnection: close\r\n\r\n";
+    let started = context.current();
+    let mut message = head.as_bytes().to_vec();
+    loop {
+        message.extend_from_slice(format!("data: {}\n\n", snapshot()).as_bytes());
+        let sending = sink.send(std::mem::take(&mut message)).fuse();
+        let deadline = context.sleep(WRITE_TIMEOUT).fuse();
+        futures::pin_mut!(sending, deadline);
+        select_biased! {
+            sent = sending => if sent.is_err() {
+                return;
+            },
+            _ = deadline => {
+                dropped_slow.inc();
+                tracing::debug!("live page stream dropped: the client stopped reading");
+                return;
+            },
+        }
+        if context
+            .current()
+            .duration_since(started)
+            .unwrap_or_default()
+            >= MAX_STREAM
+        {
+            return;
+        }
+        context.sleep(STREAM_INTERVAL).await;
     }
 }
 
@@ -173,47 +282,218 @@ async fn read_head(mut stream: impl commonware_runtime::Stream) -> Option<Vec<u8
     Some(head)
 }
 
-/// The whole HTTP response to a request head.
-fn respond(head: &[u8], metrics: impl FnOnce() -> String) -> Vec<u8> {
+/// What to answer a request with.
+enum Answer {
+    /// This response, then close.
+    Once(Vec<u8>),
+    /// The event stream of these snapshots.
+    Events(Snapshot),
+}
+
+/// The answer to a request head: `/metrics` always; the live page's routes when `page` is
+/// given.
+fn respond(head: &[u8], metrics: impl FnOnce() -> String, page: Option<&Snapshot>) -> Answer {
     let line = head.split(|&byte| byte == b'\r').next().unwrap_or_default();
     let mut parts = line.split(|&byte| byte == b' ');
     let (method, path) = (parts.next(), parts.next());
-    let (status, body) = match (method, path) {
-        (Some(b"GET"), Some(b"/metrics")) => ("200 OK", metrics()),
-        (Some(b"GET"), _) => ("404 Not Found", "not found: try /metrics\n".to_string()),
-        _ => ("405 Method Not Allowed", "only GET /metrics\n".to_string()),
+    if method != Some(b"GET") {
+        return Answer::Once(plain("405 Method Not Allowed", "only GET\n"));
+    }
+    let asset = |content_type: &str, body: &str| {
+        Answer::Once(response(
+            "200 OK",
+            &[
+                ("Content-Type", content_type),
+                (
+                    "Content-Security-Policy",
+                    status_page::CONTENT_SECURITY_POLICY,
+                ),
+                ("X-Content-Type-Options", "nosniff"),
+                ("Cache-Control", "no-store"),
+            ],
+            body,
+        ))
     };
-    format!(
-        "HTTP/1.1 {status}\r\nContent-Type: text/plain; version=0.0.4; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
+    match (path, page) {
+        (Some(b"/metrics"), _) => Answer::Once(response(
+            "200 OK",
+            &[("Content-Type", "text/plain; version=0.0.4; charset=utf-8")],
+            &metrics(),
+        )),
+        (Some(b"/"), Some(_)) => asset("text/html; charset=utf-8", status_page::INDEX_HTML),
+        (Some(b"/node.js"), Some(_)) => {
+            asset("text/javascript; charset=utf-8", status_page::NODE_JS)
+        }
+        (Some(b"/node.css"), Some(_)) => asset("text/css; charset=utf-8", status_page::NODE_CSS),
+        (Some(b"/peers"), Some(snapshot)) => Answer::Once(response(
+            "200 OK",
+            &[
+                ("Content-Type", "application/json"),
+                ("Cache-Control", "no-store"),
+            ],
+            &snapshot(),
+        )),
+        (Some(b"/events"), Some(snapshot)) => Answer::Events(snapshot.clone()),
+        (_, Some(_)) => Answer::Once(plain(
+            "404 Not Found",
+            "not found: try /, /peers, /events or /metrics\n",
+        )),
+        (_, None) => Answer::Once(plain("404 Not Found", "not found: try /metrics\n")),
+    }
+}
+
+fn plain(status: &str, body: &str) -> Vec<u8> {
+    response(
+        status,
+        &[("Content-Type", "text/plain; charset=utf-8")],
+        body,
     )
-    .into_bytes()
+}
+
+fn response(status: &str, headers: &[(&str, &str)], body: &str) -> Vec<u8> {
+    let mut head = format!("HTTP/1.1 {status}\r\n");
+    for (name, value) in headers {
+        head.push_str(&format!("{name}: {value}\r\n"));
+    }
+    head.push_str(&format!(
+        "Content-Length: {}\r\nConnection: close\r\n\r\n",
+        body.len()
+    ));
+    let mut bytes = head.into_bytes();
+    bytes.extend_from_slice(body.as_bytes());
+    bytes
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn text(response: Vec<u8>) -> String {
-        String::from_utf8(response).unwrap()
+    fn text(answer: Answer) -> String {
+        match answer {
+            Answer::Once(response) => String::from_utf8(response).unwrap(),
+            Answer::Events(_) => "events".into(),
+        }
+    }
+
+    fn page() -> Snapshot {
+        Arc::new(|| "{\"peers\":[]}".to_string())
     }
 
     #[test]
     fn metrics_are_served_at_metrics_only() {
-        let ok = text(respond(b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", || {
-            "up 1\n".into()
-        }));
+        let ok = text(respond(
+            b"GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n",
+            || "up 1\n".into(),
+            None,
+        ));
         assert!(ok.starts_with("HTTP/1.1 200 OK\r\n"), "{ok}");
         assert!(ok.contains("Content-Length: 5\r\n") && ok.ends_with("\r\n\r\nup 1\n"));
-        let missing = text(respond(b"GET / HTTP/1.1\r\n\r\n", || unreachable!()));
-        assert!(missing.starts_with("HTTP/1.1 404"));
+        // Without a page, its routes are not there.
+        for path in ["/", "/peers", "/events", "/node.js"] {
+            let head = format!("GET {path} HTTP/1.1\r\n\r\n");
+            let missing = text(respond(head.as_bytes(), || unreachable!(), None));
+            assert!(missing.starts_with("HTTP/1.1 404"), "{path}: {missing}");
+        }
         let post = text(respond(
             b"POST /metrics HTTP/1.1\r\n\r\n",
             || unreachable!(),
+            None,
         ));
         assert!(post.starts_with("HTTP/1.1 405"));
-        let garbage = text(respond(b"\x00\x01\r\n\r\n", || unreachable!()));
+        let garbage = text(respond(b"\x00\x01\r\n\r\n", || unreachable!(), None));
         assert!(garbage.starts_with("HTTP/1.1 405"));
+    }
+
+    #[test]
+    fn the_live_page_routes_and_nothing_else() {
+        let page = page();
+        let get = |path: &str| {
+            let head = format!("GET {path} HTTP/1.1\r\n\r\n");
+            text(respond(head.as_bytes(), || "m".into(), Some(&page)))
+        };
+        let index = get("/");
+        assert!(index.starts_with("HTTP/1.1 200 OK"), "{index}");
+        assert!(index.contains("Content-Security-Policy: default-src 'none'"));
+        assert!(index.contains("<script src=\"/node.js\""));
+        assert!(get("/node.js").contains("text/javascript"));
+        assert!(get("/node.css").contains("text/css"));
+        assert!(get("/peers").ends_with("\r\n\r\n{\"peers\":[]}"));
+        assert_eq!(get("/events"), "events");
+        assert!(get("/metrics").ends_with("\r\n\r\nm"));
+        for path in ["/index.html", "/../x", "/peers/1", "/events?x"] {
+            assert!(get(path).starts_with("HTTP/1.1 404"), "{path}");
+        }
+        let post = text(respond(
+            b"POST / HTTP/1.1\r\n\r\n",
+            || unreachable!(),
+            Some(&page),
+        ));
+        assert!(post.starts_with("HTTP/1.1 405"));
+    }
+
+    /// A client that takes `accepted` writes, then stops reading: every later write pends.
+    struct Stalling {
+        accepted: usize,
+        written: Arc<Mutex<Vec<u8>>>,
+    }
+
+    impl commonware_runtime::Sink for Stalling {
+        async fn send(
+            &mut self,
+            buffers: impl Into<commonware_runtime::IoBufs> + Send,
+        ) -> Result<(), commonware_runtime::Error> {
+            if self.accepted == 0 {
+                return futures::future::pending().await;
+            }
+            self.accepted -= 1;
+            let bytes = buffers.into().coalesce();
+            self.written
+                .lock()
+                .unwrap()
+                .extend_from_slice(bytes.as_ref());
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_stream_whose_client_stops_reading_is_dropped_and_counted() {
+        use commonware_runtime::{Runner as _, deterministic};
+        deterministic::Runner::default().start(|context| async move {
+            let written = Arc::new(Mutex::new(Vec::new()));
+            let sink = Stalling {
+                accepted: 3,
+                written: written.clone(),
+            };
+            let streams = Arc::new(AtomicUsize::new(0));
+            let dropped = context.counter("dropped", "test");
+            let snapshot: Snapshot = Arc::new(|| "{}".to_string());
+            let started = context.current();
+            stream_events(&context, sink, snapshot, &streams, &dropped).await;
+            // Three snapshots a second apart, then one write that waited the whole timeout.
+            let took = context.current().duration_since(started).unwrap();
+            assert_eq!(took, 3 * STREAM_INTERVAL + WRITE_TIMEOUT);
+            assert_eq!(dropped.get(), 1);
+            assert_eq!(
+                streams.load(Ordering::Acquire),
+                0,
+                "its slot was given back"
+            );
+            let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
+            assert!(text.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"));
+            assert_eq!(text.matches("data: {}\n\n").count(), 3);
+        });
+    }
+
+    #[test]
+    fn stream_slots_are_capped_and_given_back() {
+        let streams = Arc::new(AtomicUsize::new(0));
+        let taken: Vec<StreamSlot> = (0..MAX_STREAMS)
+            .map(|_| StreamSlot::take(&streams).unwrap())
+            .collect();
+        assert!(StreamSlot::take(&streams).is_none());
+        drop(taken);
+        assert_eq!(streams.load(Ordering::Acquire), 0);
+        assert!(StreamSlot::take(&streams).is_some());
     }
 
     #[test]

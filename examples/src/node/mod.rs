@@ -7,6 +7,7 @@
 
 pub mod config;
 pub mod metrics_http;
+pub mod status_page;
 
 use crate::keyfile;
 use commonware_cryptography::{Signer as _, ed25519};
@@ -79,9 +80,10 @@ pub async fn run<E>(
 where
     E: palisade_p2p::Context + Supervisor,
 {
-    serve_metrics(&context, config.metrics).await?;
     let me = key.public_key();
     let (mut network, mut oracle) = p2p(&context, &config, key);
+    let page = status_page::snapshot(oracle.clone(), &me, context.child("status_page"));
+    serve_metrics(&context, config.metrics, Some(page)).await?;
     let mut first_sender = None;
     for channel in &config.channels {
         let quota = Quota::per_second(channel.messages_per_second);
@@ -187,13 +189,15 @@ async fn broadcast<E: Clock>(
     }
 }
 
-/// Serves `/metrics` on `address`, if one is given, and returns once it listens.
+/// Serves `/metrics` (and the live page of `page`'s peers at `/`) on `address`, if one is
+/// given, and returns once it listens.
 ///
 /// # Errors
 /// [`NodeError::Metrics`] when the address cannot be bound.
 pub(crate) async fn serve_metrics<E>(
     context: &E,
     address: Option<SocketAddr>,
+    page: Option<status_page::Snapshot>,
 ) -> Result<(), NodeError>
 where
     E: palisade_p2p::Context + Supervisor,
@@ -205,12 +209,12 @@ where
     context
         .child("metrics_http")
         .spawn(move |context| async move {
-            if let Err(error) = metrics_http::serve(context, address, bound).await {
+            if let Err(error) = metrics_http::serve(context, address, bound, page).await {
                 tracing::error!(%address, %error, "metrics endpoint failed");
             }
         });
     let address = listening.await.map_err(|_| NodeError::Metrics(address))?;
-    tracing::info!("metrics at http://{address}/metrics");
+    tracing::info!("metrics at http://{address}/metrics, live page at http://{address}/");
     Ok(())
 }
 

@@ -1,0 +1,3 @@
+//! What the view's tests share.
+
+pub(crate) mod browser;
