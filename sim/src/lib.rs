@@ -29,7 +29,9 @@
 //! - The event log: with [`Options::record`] a run hands every record of its log
 //!   ([`record`]) to the caller as it happens: faults, each node's view of each peer as it
 //!   changes, and counters of every node and link each second. `simulate --record FILE`
-//!   writes it as NDJSON; the same seed writes the same bytes.
+//!   writes it as NDJSON; the same seed writes the same bytes. With the `web` feature (on by
+//!   default), [`web::Viewer`] serves a live page of a run from those records
+//!   (`simulate --serve`), or of a recorded log (`simulate --view`).
 //! - The reference: [`Options::stack`] runs commonware-p2p's `lookup` (SakeCups) on every node
 //!   instead, over the same links, so both stacks carry the same scenario side by side
 //!   ([`Stack`]). The node [`Context`] implements everything either needs, storage and name

@@ -1,10 +1,16 @@
-//! Every `simulate` command README shows runs: the main job in full, the others with their
-//! arguments and scenario checked (`--print-scenario`), each as README writes it.
+//! Every `simulate` command README shows runs: the main job in full, the live view and its
+//! replay in full (on a free port instead of README's, until the page is served and the run
+//! is over), the others with their arguments and scenario checked (`--print-scenario`), each
+//! as README writes it.
 
 #[path = "../../examples/tests/support/readme.rs"]
 mod readme;
 
-use std::process::{Command, Stdio};
+use std::{
+    io::{BufRead as _, BufReader, Read as _, Write as _},
+    process::{Command, Stdio},
+    time::{Duration, Instant},
+};
 
 const SIMULATE: &str = env!("CARGO_BIN_EXE_simulate");
 const PREFIX: &str = "cargo run --release -p palisade-sim --bin simulate";
@@ -35,6 +41,11 @@ fn every_simulate_command_in_the_readme_runs() {
             args.truncate(at);
             folder.join(file)
         });
+        if let Some(at) = args.iter().position(|word| *word == "--serve") {
+            args[at + 1] = "127.0.0.1:0";
+            serve(&args, &folder, command);
+            continue;
+        }
         let whole_run = args.is_empty();
         let mut run = Command::new(SIMULATE);
         run.args(&args).current_dir(&folder).stderr(Stdio::piped());
@@ -56,4 +67,65 @@ fn every_simulate_command_in_the_readme_runs() {
         }
     }
     std::fs::remove_dir_all(&folder).unwrap();
+}
+
+/// Far longer than anything here takes; only a hung test reaches it.
+const SAFETY_NET: Duration = Duration::from_secs(600);
+
+/// The body of `GET path` from `address`, if it answers 200.
+fn get(address: &str, path: &str) -> Option<String> {
+    let mut stream = std::net::TcpStream::connect(address).ok()?;
+    stream
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .ok()?;
+    write!(
+        stream,
+        "GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
+    .ok()?;
+    let mut response = String::new();
+    stream.read_to_string(&mut response).ok()?;
+    let (head, body) = response.split_once("\r\n\r\n")?;
+    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+}
+
+/// Runs a `--serve` command until its page is served and its run (or replay) is over, then
+/// stops it.
+fn serve(args: &[&str], folder: &std::path::Path, command: &str) {
+    let mut child = Command::new(SIMULATE)
+        .args(args)
+        .current_dir(folder)
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (lines, said) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            let _ = lines.send(line);
+        }
+    });
+    let address = loop {
+        let line = said
+            .recv_timeout(SAFETY_NET)
+            .unwrap_or_else(|_| panic!("`{command}` never said where it serves"));
+        if let Some(rest) = line.strip_prefix("live view at http://") {
+            break rest.trim_end_matches('/').to_string();
+        }
+    };
+    let page = get(&address, "/").unwrap_or_else(|| panic!("`{command}`: no page"));
+    assert!(page.contains("palisade simulation"), "{page}");
+    let started = Instant::now();
+    while !get(&address, "/status").is_some_and(|status| status.contains("\"finished\":true")) {
+        assert!(
+            started.elapsed() < SAFETY_NET,
+            "`{command}`: the run never ended"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let status = get(&address, "/status").unwrap();
+    assert!(!status.contains("\"records\":0,"), "{status}");
+    child.kill().unwrap();
+    child.wait().unwrap();
 }

@@ -142,7 +142,7 @@ function render() {
   $('clock').textContent = seconds(state.at);
   const scrubber = $('scrubber');
   scrubber.max = String(Math.max(scenario.duration_seconds, lastTime()));
-  if (view.follow) scrubber.value = String(state.at);
+  scrubber.value = String(view.follow ? state.at : view.at);
   $('scrub-time').textContent = seconds(state.at);
   $('follow').disabled = view.follow;
   renderHeader(state);
@@ -355,10 +355,10 @@ function listInto(list, entries) {
 
 function renderDetail(state) {
   const index = view.selected;
-  $('detail-hint').hidden = index !== null;
-  $('detail-body').hidden = index === null;
-  if (index === null) return;
-  const info = view.start.nodes[index];
+  const info = index === null ? undefined : view.start.nodes[index];
+  $('detail-hint').hidden = info !== undefined;
+  $('detail-body').hidden = info === undefined;
+  if (info === undefined) return;
   $('detail-node').textContent = index + (info.member ? '' : ' (outsider)');
   const counters = state.sample && state.sample.nodes[index];
   const summary = [
@@ -509,7 +509,21 @@ function connect() {
   };
 }
 
+// `#t=SECONDS` in the address opens the run at that moment, `&node=N` with node N selected.
+function fromAddress() {
+  const parameters = new URLSearchParams(location.hash.slice(1));
+  const at = Number(parameters.get('t'));
+  if (parameters.has('t') && Number.isFinite(at) && at >= 0) {
+    view.follow = false;
+    view.at = at;
+    $('scrubber').value = String(at);
+  }
+  const node = Number(parameters.get('node'));
+  if (parameters.has('node') && Number.isInteger(node) && node >= 0) view.selected = node;
+}
+
 function init() {
+  fromAddress();
   $('scrubber').addEventListener('input', (event) => {
     view.follow = false;
     view.at = Number(event.target.value);
