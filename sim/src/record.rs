@@ -162,6 +162,9 @@ pub struct Sample {
     pub possible_pairs: u64,
     /// Invariant violations so far (all zero in a correct run).
     pub violations: Violations,
+    /// How far consensus has come, when the run has it.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub consensus: Option<ConsensusProgress>,
     /// Every node, by index.
     pub nodes: Vec<NodeCounters>,
     /// The links whose counters changed since the previous sample, by `(from, to)`.
@@ -195,6 +198,22 @@ pub struct NodeCounters {
     /// The median of its peers' newest ping round trips, in milliseconds, while up.
     #[serde(skip_serializing_if = "Option::is_none", default)]
     pub rtt_ms: Option<f64>,
+    /// With consensus: the highest view this member saw finalized.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub finalized_view: Option<u64>,
+}
+
+/// Consensus so far, over all members.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ConsensusProgress {
+    /// Views with a finalization.
+    pub finalized_views: u64,
+    /// The highest finalized view.
+    pub highest_view: u64,
+    /// Median proposal-to-finalization time so far, simulated milliseconds.
+    pub latency_p50_ms: f64,
+    /// Its 99th percentile.
+    pub latency_p99_ms: f64,
 }
 
 /// Node `from`'s counters for peer `to` (its current incarnation's, while tracked).
@@ -245,6 +264,9 @@ pub struct End {
     pub connections_closed: BTreeMap<String, u64>,
     /// What the simulated network carried and cut.
     pub network: NetworkSummary,
+    /// The consensus figures, when the run has consensus.
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub consensus: Option<crate::consensus::Summary>,
 }
 
 impl End {
@@ -261,6 +283,7 @@ impl End {
             handshakes: report.handshakes.clone(),
             connections_closed: report.connections_closed.clone(),
             network: report.network,
+            consensus: report.consensus.clone(),
         }
     }
 }

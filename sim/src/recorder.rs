@@ -47,6 +47,8 @@ pub(crate) struct Observation<'a> {
     pub(crate) possible_pairs: u64,
     /// Invariant violations so far.
     pub(crate) violations: crate::Violations,
+    /// With consensus: its progress, and each node's highest finalized view.
+    pub(crate) consensus: Option<(crate::record::ConsensusProgress, Vec<Option<u64>>)>,
 }
 
 /// One node's last-seen view of one peer.
@@ -194,6 +196,10 @@ impl Recorder {
             let delivered = (observation.delivered)(index);
             let mut counters = node_counters(index, node, &totals, &running);
             counters.delivered = delivered.iter().map(|(_, count)| count).sum();
+            counters.finalized_view = observation
+                .consensus
+                .as_ref()
+                .and_then(|(_, views)| views.get(index).copied().flatten());
             if let Some(peers) = &node.peers {
                 counters.rtt_ms = median_rtt_ms(peers);
                 for (to, status) in by_index(peers, observation.members) {
@@ -215,6 +221,10 @@ impl Recorder {
             connected_pairs: observation.connected_pairs,
             possible_pairs: observation.possible_pairs,
             violations: observation.violations,
+            consensus: observation
+                .consensus
+                .as_ref()
+                .map(|(progress, _)| *progress),
             nodes,
             links,
         }
@@ -270,6 +280,7 @@ fn node_counters(index: usize, node: &NodeView, totals: &Totals, running: &Total
         ),
         connections_closed: keyed(totals, "connections_closed_total", &["reason"]),
         rtt_ms: None,
+        finalized_view: None,
     }
 }
 

@@ -697,6 +697,13 @@ impl Simulation {
         let reachable = |a: usize, b: usize| network.reachable(node_ip(a), node_ip(b));
         let shared = lock(&self.shared);
         let delivered = |node: usize| shared.deliveries.delivered_to(node).collect();
+        let consensus = self.scenario.consensus.is_some().then(|| {
+            let ledger = lock_ledger(&self.ledger);
+            let views = (0..nodes.len())
+                .map(|node| ledger.highest_of(node))
+                .collect();
+            (ledger.progress(), views)
+        });
         recorder.observe(
             &Observation {
                 now,
@@ -708,6 +715,7 @@ impl Simulation {
                 connected_pairs: connected,
                 possible_pairs: possible,
                 violations: shared.deliveries.violations,
+                consensus,
             },
             force,
         );

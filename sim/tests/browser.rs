@@ -177,6 +177,15 @@ fn check_the_page(tab: &Tab, url: &str, report: &Value, members: u64, name: &str
     assert_eq!(shown, format!("{middle:.1} s"));
     screenshot(tab, &format!("{name}-partition.png"));
 
+    // The matrix instead of the graph, and back.
+    tab.find_element("#view-matrix").unwrap().click().unwrap();
+    let shown = "[document.getElementById('graph').hasAttribute('hidden'), \
+                 document.getElementById('matrix').hasAttribute('hidden')].join()";
+    wait_until("the matrix", || evaluate(tab, shown) == "true,false");
+    screenshot(tab, &format!("{name}-matrix.png"));
+    tab.find_element("#view-graph").unwrap().click().unwrap();
+    wait_until("the graph", || evaluate(tab, shown) == "false,true");
+
     // And back to the end.
     tab.find_element("#follow").unwrap().click().unwrap();
     wait_until("the end again", || {

@@ -223,3 +223,42 @@ fn link_records_follow_the_faults() {
         }
     }
 }
+
+#[test]
+fn a_consensus_run_records_each_members_finalized_view() {
+    let scenario = Scenario::consensus(4, Duration::from_secs(12));
+    let (report, bytes) = recorded(&scenario, 9);
+    let records = record::read(&bytes[..]).unwrap();
+    let summary = report.consensus.clone().expect("a consensus run");
+    assert!(summary.finalized_views > 0);
+    let Some(Record::End(end)) = records.last() else {
+        panic!("no end");
+    };
+    assert_eq!(end.consensus.as_ref(), Some(&summary));
+    let last = records
+        .iter()
+        .rev()
+        .find_map(|record| match record {
+            Record::Sample(sample) => Some(sample),
+            _ => None,
+        })
+        .unwrap();
+    let progress = last.consensus.expect("samples say how far consensus came");
+    assert_eq!(progress.finalized_views, summary.finalized_views);
+    assert_eq!(progress.highest_view, summary.highest_view);
+    assert_eq!(progress.latency_p50_ms, summary.latency_p50_ms);
+    let lowest = last.nodes[..4]
+        .iter()
+        .map(|node| node.finalized_view.expect("every member finalized"))
+        .min();
+    assert_eq!(lowest, Some(summary.lowest_member_view));
+    // Views only go up from sample to sample.
+    let mut previous = 0;
+    for record in &records {
+        if let Record::Sample(sample) = record {
+            let views = sample.consensus.unwrap().finalized_views;
+            assert!(views >= previous);
+            previous = views;
+        }
+    }
+}

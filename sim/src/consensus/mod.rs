@@ -127,6 +127,23 @@ impl Ledger {
         }
     }
 
+    /// Member `member`'s highest finalized view, if it finalized any.
+    pub(crate) fn highest_of(&self, member: usize) -> Option<u64> {
+        self.highest.get(&member).copied()
+    }
+
+    /// How far consensus has come: views finalized, the highest, and the latency quantiles
+    /// so far.
+    pub(crate) fn progress(&self) -> crate::record::ConsensusProgress {
+        let millis = |d: Duration| d.as_secs_f64() * 1000.0;
+        crate::record::ConsensusProgress {
+            finalized_views: self.finalized.len() as u64,
+            highest_view: self.finalized.keys().next_back().copied().unwrap_or(0),
+            latency_p50_ms: millis(self.latencies.quantile(0.5)),
+            latency_p99_ms: millis(self.latencies.quantile(0.99)),
+        }
+    }
+
     /// The figures for the report; `bound` is how soon after `last_fault` finalization must
     /// resume.
     pub(crate) fn summary(
@@ -167,7 +184,7 @@ impl Ledger {
 }
 
 /// Consensus figures of a run.
-#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Summary {
     /// Views with a finalization certificate.
     pub finalized_views: u64,

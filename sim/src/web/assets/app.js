@@ -148,8 +148,9 @@ function render() {
   renderHeader(state);
   renderCounters(state);
   const graph = view.mode === 'graph' || (view.mode === 'auto' && members() <= GRAPH_LIMIT);
-  $('graph').hidden = !graph;
-  $('matrix').hidden = graph;
+  // `toggleAttribute`, not `hidden`: an SVG element has no `hidden` property.
+  $('graph').toggleAttribute('hidden', !graph);
+  $('matrix').toggleAttribute('hidden', graph);
   if (graph) renderGraph(state);
   else renderMatrix(state);
   renderTimeline(state.at);
@@ -220,6 +221,13 @@ function renderCounters(state) {
     ? end.latency.p50_ms.toFixed(1) + ' ms / ' + end.latency.p99_ms.toFixed(1) + ' ms'
     : '-';
   $('restored').textContent = end ? seconds(end.mesh.restored_after_seconds) : '-';
+  const consensus = state.sample && state.sample.consensus;
+  for (const row of document.querySelectorAll('tr.consensus')) row.hidden = !consensus;
+  if (consensus) {
+    $('finalized').textContent = consensus.finalized_views + ' (' + consensus.highest_view + ')';
+    $('finalization-latency').textContent =
+      consensus.latency_p50_ms.toFixed(1) + ' ms / ' + consensus.latency_p99_ms.toFixed(1) + ' ms';
+  }
   $('digest').textContent = end ? end.digest : '-';
   const lost = $('not-delivered');
   lost.replaceChildren();
@@ -370,6 +378,7 @@ function renderDetail(state) {
     summary.push('incarnation ' + counters.incarnation);
     summary.push(counters.connected_peers + ' peers connected');
     summary.push('delivered ' + counters.delivered);
+    if (counters.finalized_view !== undefined) summary.push('finalized view ' + counters.finalized_view);
     if (counters.rtt_ms !== undefined) summary.push('median rtt ' + counters.rtt_ms.toFixed(1) + ' ms');
     summary.push('sent ' + bytes(counters.bytes_sent) + ', received ' + bytes(counters.bytes_received));
   }
