@@ -17,7 +17,7 @@ const NODE: &str = env!("CARGO_BIN_EXE_node");
 fn get(port: u16, path: &str) -> (u16, String) {
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(SAFETY_NET)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut response = String::new();
     stream.read_to_string(&mut response).unwrap();
     let code = response
@@ -66,7 +66,7 @@ fn the_page_shows_the_nodes_peers_live() {
     assert!(peer["rtt_ms"].is_number() || peer["rtt_ms"].is_null());
     let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
     stream.set_read_timeout(Some(SAFETY_NET)).unwrap();
-    write!(stream, "GET /events HTTP/1.1\r\nHost: x\r\n\r\n").unwrap();
+    write!(stream, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     let mut received = Vec::new();
     let mut buffer = [0u8; 4096];
     while !String::from_utf8_lossy(&received).contains("\n\n") {

@@ -264,10 +264,13 @@ pub(crate) async fn run<E, P, O, I>(
         End::Failed(reason) => reason,
     };
     metrics.metrics.connection_closed(reason);
-    metrics.traffic.closed(reason);
     tracing::debug!(reason, "connection closed");
     let now = context.current();
     let handed_over = lock(&directory).unregister(&peer, id, &queues, now, &mut context);
+    if !handed_over {
+        // The peer's connection ended (a replaced one did not: its successor goes on).
+        metrics.traffic.closed(reason);
+    }
     if handed_over {
         // The connection that replaced this one writes what is still queued.
         drop(held);

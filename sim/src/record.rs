@@ -17,8 +17,9 @@
 //!      interval of the scenario (100 ms by default).
 //!    - `sample` ([`Sample`]): every recording interval (1 s by default) and at the end,
 //!      each node's counters and the counters of every link that changed since the previous
-//!      sample. Every counter is cumulative since the start of the run, over all of a
-//!      node's incarnations, so the newest sample of a node or link holds all of it.
+//!      sample. A node's counters are cumulative since the start of the run, over all its
+//!      incarnations; a link's are its node's current incarnation's (they start again from
+//!      zero when the node restarts), except `delivered`, which covers the whole run.
 //! 3. `end` ([`End`]), once, last: the report's totals and the run's digest. The last
 //!    sample's node counters add up to these totals: `delivered` to `messages.delivered`,
 //!    `handshakes` to `handshakes`, `connections_closed` to `connections_closed`.
@@ -45,6 +46,12 @@ pub const FORMAT_VERSION: u32 = 1;
 
 /// Longest line [`read`] takes: a sample of a large run is long, but not this long.
 pub const MAX_LINE_BYTES: usize = 64 * 1024 * 1024;
+
+/// Most nodes a log [`read`] takes may name (a run of that size is far beyond one machine).
+pub const MAX_NODES: usize = 100_000;
+
+/// Latest time a record [`read`] takes may have: about 31 years of simulated time.
+pub const MAX_AT_SECONDS: f64 = 1e9;
 
 /// One line of the log.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -309,8 +316,9 @@ pub enum ReadError {
 }
 
 /// Reads a whole log: every record, in order, after checking that it starts with one
-/// `start` of [`FORMAT_VERSION`], has no second `start`, nothing after an `end`, and times
-/// that never go back. A log without `end` (a run cut short) is accepted.
+/// `start` of [`FORMAT_VERSION`] naming at most [`MAX_NODES`] nodes, has no second `start`,
+/// nothing after an `end`, times that never go back (nor past [`MAX_AT_SECONDS`]), and names
+/// only nodes the `start` lists. A log without `end` (a run cut short) is accepted.
 ///
 /// # Errors
 /// The first line that is not a record or breaks those rules, a line over
@@ -371,6 +379,20 @@ pub fn read(mut reader: impl BufRead) -> Result<Vec<Record>, ReadError> {
                 "at {at} s, before the record above it ({last_at} s)"
             )));
         }
+        if at > MAX_AT_SECONDS {
+            return Err(fail(format!("at {at} s, past {MAX_AT_SECONDS} s")));
+        }
+        let nodes = match (&record, records.first()) {
+            (Record::Start(start), _) => start.nodes.len(),
+            (_, Some(Record::Start(start))) => start.nodes.len(),
+            _ => 0,
+        };
+        if nodes > MAX_NODES {
+            return Err(fail(format!("{nodes} nodes, more than {MAX_NODES}")));
+        }
+        if let Some(node) = named_nodes(&record).find(|&node| node >= nodes) {
+            return Err(fail(format!("node {node}, of {nodes} nodes")));
+        }
         last_at = at;
         ended = matches!(record, Record::End(_));
         records.push(record);
@@ -379,6 +401,28 @@ pub fn read(mut reader: impl BufRead) -> Result<Vec<Record>, ReadError> {
         return Err(ReadError::Empty);
     }
     Ok(records)
+}
+
+/// Every node index `record` names.
+fn named_nodes(record: &Record) -> Box<dyn Iterator<Item = usize> + '_> {
+    use crate::Action;
+    match record {
+        Record::Start(start) => Box::new(start.nodes.iter().map(|node| node.index)),
+        Record::Fault(fault) => match &fault.fault.action {
+            Action::Partition { groups } => Box::new(groups.iter().flatten().copied()),
+            Action::Crash { node } | Action::Restart { node } => Box::new([*node].into_iter()),
+            Action::Heal | Action::Resets { .. } => Box::new(std::iter::empty()),
+        },
+        Record::Link(change) => Box::new([change.from, change.to].into_iter()),
+        Record::Sample(sample) => Box::new(
+            sample
+                .nodes
+                .iter()
+                .map(|node| node.node)
+                .chain(sample.links.iter().flat_map(|link| [link.from, link.to])),
+        ),
+        Record::End(_) => Box::new(std::iter::empty()),
+    }
 }
 
 #[cfg(test)]
@@ -394,12 +438,14 @@ mod tests {
             stack: "palisade".into(),
             record_interval_seconds: 1.0,
             scenario: Scenario::standard(4, Duration::from_secs(10)),
-            nodes: vec![NodeInfo {
-                index: 0,
-                member: true,
-                key: "ab".into(),
-                address: "10.0.0.1:9000".into(),
-            }],
+            nodes: (0..3)
+                .map(|index| NodeInfo {
+                    index,
+                    member: true,
+                    key: "ab".into(),
+                    address: format!("10.0.0.{}:9000", index + 1),
+                })
+                .collect(),
         });
         serde_json::to_string(&start).unwrap()
     }
@@ -466,6 +512,22 @@ mod tests {
                 start.replace("\"version\":1", "\"version\":99") + "\n",
                 1,
                 "format version 99",
+            ),
+            (
+                format!(
+                    "{start}\n{}\n",
+                    fault_line(1).replace("\"node\":2", "\"node\":7")
+                ),
+                2,
+                "node 7, of 3 nodes",
+            ),
+            (
+                format!(
+                    "{start}\n{}\n",
+                    fault_line(1).replace("\"at_seconds\":1.0", "\"at_seconds\":1e12")
+                ),
+                2,
+                "past",
             ),
         ];
         for (log, line, reason) in cases {

@@ -31,7 +31,7 @@ fn request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
     let mut stream = connect(address);
     write!(
         stream,
-        "{method} {path} HTTP/1.1\r\nHost: test\r\nConnection: close\r\n\r\n"
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
     )
     .unwrap();
     let mut response = String::new();
@@ -79,6 +79,16 @@ fn the_page_its_files_and_nothing_else_are_served() {
     }
     assert_eq!(request(address, "POST", "/").0, 405);
     assert_eq!(request(address, "DELETE", "/events").0, 405);
+    // A page that rebinds its own name to this address is refused.
+    let mut rebound = connect(address);
+    write!(
+        rebound,
+        "GET /events HTTP/1.1\r\nHost: evil.example:80\r\nConnection: close\r\n\r\n"
+    )
+    .unwrap();
+    let mut answer = String::new();
+    rebound.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 403"), "{answer}");
     let (status, counts) = request(address, "GET", "/status");
     assert_eq!(status, 200);
     assert!(counts.contains("\"records\":0"), "{counts}");
@@ -90,7 +100,7 @@ fn a_client_reads_the_log_from_its_start_then_live_then_done() {
     viewer.publish_line(line(0, 0));
     viewer.publish_line(line(1, 0));
     let mut client = connect(viewer.local_addr());
-    write!(client, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    write!(client, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     wait_until("the client to join", || viewer.counts().clients == 1);
     viewer.publish_line(line(2, 0));
     viewer.finish();
@@ -125,7 +135,7 @@ fn a_client_that_stops_reading_is_dropped_and_holds_up_nobody() {
     // Asks for the stream and never reads: once the socket buffers are full, it takes
     // nothing more.
     let mut stuck = connect(address);
-    write!(stuck, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+    write!(stuck, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
     wait_until("the stuck client to join", || viewer.counts().clients == 1);
     // Far more than the socket buffers hold, published without waiting for anyone.
     let started = Instant::now();
@@ -141,7 +151,7 @@ fn a_client_that_stops_reading_is_dropped_and_holds_up_nobody() {
     // A client that reads gets everything, meanwhile.
     let reader = std::thread::spawn(move || {
         let mut stream = connect(address);
-        write!(stream, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+        write!(stream, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
         let mut tail = Vec::new();
         let mut buffer = vec![0u8; 1 << 16];
         let mut events = 0usize;
@@ -187,7 +197,7 @@ fn clients_beyond_the_limit_are_refused_with_503() {
     let clients: Vec<TcpStream> = (0..MAX_CLIENTS)
         .map(|_| {
             let mut client = connect(address);
-            write!(client, "GET /events HTTP/1.1\r\nHost: test\r\n\r\n").unwrap();
+            write!(client, "GET /events HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
             client
         })
         .collect();

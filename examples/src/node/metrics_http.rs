@@ -3,10 +3,14 @@
 //! `status_page`): its script and style, `GET /peers` (one snapshot as JSON) and
 //! `GET /events` (a snapshot every second as server-sent events).
 //!
-//! Event streams: at most [`MAX_STREAMS`] at once (more are answered 503), each ends after
+//! Event streams: at most [`MAX_STREAMS`] at once and [`MAX_STREAMS_PER_IP`] from one address
+//! (more are answered 503), each ends after
 //! [`MAX_STREAM`] (the page's `EventSource` reconnects), and a client that has not taken a
 //! snapshot within [`WRITE_TIMEOUT`] is dropped and counted
-//! (`status_streams_dropped_slow_total`). A stream holds one snapshot at a time.
+//! (`status_streams_dropped_slow_total`). A stream holds one snapshot at a time. The page's
+//! routes answer only requests whose `Host` is an address or `localhost`, so a web page the
+//! operator visits cannot rebind its own name to this address and read them (`/metrics`
+//! answers any `Host`, as scrapers name their targets).
 //!
 //! One request per connection. The request head is read byte by byte up to 8 KiB and must
 //! arrive within [`HEAD_TIMEOUT`] (a scraper sends it at once); the whole exchange must finish
@@ -54,6 +58,8 @@ pub const MAX_REQUESTS: usize = 16;
 pub const MAX_REQUESTS_PER_IP: usize = 4;
 /// Event streams served at once.
 pub const MAX_STREAMS: usize = 4;
+/// Event streams served at once to one IP address.
+pub const MAX_STREAMS_PER_IP: usize = 2;
 /// How long one event stream lasts before it is closed (the page reconnects).
 pub const MAX_STREAM: Duration = Duration::from_secs(600);
 /// How long a stream's client may take to take one snapshot before it is dropped.
@@ -129,7 +135,7 @@ where
     }
     let _ = bound.send(listener.local_addr()?);
     let slots = Arc::new(Mutex::new(Slots::default()));
-    let streams = Arc::new(AtomicUsize::new(0));
+    let streams = Streams::default();
     let dropped_slow = context.counter(
         "status_streams_dropped_slow",
         "live page event streams dropped because the client stopped reading",
@@ -194,29 +200,64 @@ where
                 .live
                 .remove(&id);
             if let Some((sink, snapshot)) = stream {
-                stream_events(&context, sink, snapshot, &streams, &dropped_slow).await;
+                let ip = from.ip().to_canonical();
+                stream_events(&context, sink, snapshot, streams.take(ip), &dropped_slow).await;
             }
         });
     }
 }
 
-/// A taken stream slot, given back when dropped.
-struct StreamSlot(Arc<AtomicUsize>);
+/// The event streams being served, by address.
+#[derive(Clone, Default)]
+struct Streams(Arc<Mutex<BTreeMap<IpAddr, usize>>>);
 
-impl StreamSlot {
-    fn take(streams: &Arc<AtomicUsize>) -> Option<Self> {
-        streams
-            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
-                (open < MAX_STREAMS).then_some(open + 1)
-            })
-            .ok()
-            .map(|_| Self(streams.clone()))
+impl Streams {
+    /// A stream slot for `ip`, if neither the whole nor `ip`'s share is taken.
+    fn take(&self, ip: IpAddr) -> Option<StreamSlot> {
+        let mut open = self
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let total: usize = open.values().sum();
+        let mine = open.get(&ip).copied().unwrap_or(0);
+        if total >= MAX_STREAMS || mine >= MAX_STREAMS_PER_IP {
+            return None;
+        }
+        open.insert(ip, mine + 1);
+        Some(StreamSlot {
+            streams: self.clone(),
+            ip,
+        })
     }
+
+    fn open(&self) -> usize {
+        self.0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .values()
+            .sum()
+    }
+}
+
+/// A taken stream slot, given back when dropped.
+struct StreamSlot {
+    streams: Streams,
+    ip: IpAddr,
 }
 
 impl Drop for StreamSlot {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        let mut open = self
+            .streams
+            .0
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        if let Some(count) = open.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                open.remove(&self.ip);
+            }
+        }
     }
 }
 
@@ -226,16 +267,23 @@ async fn stream_events<E: Clock>(
     context: &E,
     mut sink: impl commonware_runtime::Sink,
     snapshot: Snapshot,
-    streams: &Arc<AtomicUsize>,
+    slot: Option<StreamSlot>,
     dropped_slow: &Counter,
 ) {
-    let Some(_slot) = StreamSlot::take(streams) else {
-        let _ = sink
+    let Some(_slot) = slot else {
+        // Not even this is waited on for long.
+        let refusing = sink
             .send(plain(
                 "503 Service Unavailable",
                 "too many live pages open\n",
             ))
-            .await;
+            .fuse();
+        let deadline = context.sleep(WRITE_TIMEOUT).fuse();
+        futures::pin_mut!(refusing, deadline);
+        select_biased! {
+            _ = refusing => {},
+            _ = deadline => {},
+        }
         return;
     };
     let head = "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nCache-Control: no-store\r\n\
@@ -298,6 +346,15 @@ fn respond(head: &[u8], metrics: impl FnOnce() -> String, page: Option<&Snapshot
     let (method, path) = (parts.next(), parts.next());
     if method != Some(b"GET") {
         return Answer::Once(plain("405 Method Not Allowed", "only GET\n"));
+    }
+    let direct = head
+        .split(|&byte| byte == b'\n')
+        .filter_map(|line| std::str::from_utf8(line).ok())
+        .filter_map(|line| line.split_once(':'))
+        .find(|(name, _)| name.trim().eq_ignore_ascii_case("host"))
+        .is_some_and(|(_, host)| palisade_sim::web::host_is_address(host));
+    if page.is_some() && path != Some(b"/metrics") && !direct {
+        return Answer::Once(plain("403 Forbidden", "ask for this node by its address\n"));
     }
     let asset = |content_type: &str, body: &str| {
         Answer::Once(response(
@@ -408,7 +465,7 @@ mod tests {
     fn the_live_page_routes_and_nothing_else() {
         let page = page();
         let get = |path: &str| {
-            let head = format!("GET {path} HTTP/1.1\r\n\r\n");
+            let head = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:9100\r\n\r\n");
             text(respond(head.as_bytes(), || "m".into(), Some(&page)))
         };
         let index = get("/");
@@ -429,6 +486,31 @@ mod tests {
             Some(&page),
         ));
         assert!(post.starts_with("HTTP/1.1 405"));
+        // A name other than localhost (a page that rebound its own name to us), or no
+        // `Host` at all: the page's routes are refused, the metrics are not.
+        for host in [
+            "Host: evil.example:9100\r\n",
+            "HOST: localhost.evil.example\r\n",
+            "",
+        ] {
+            for path in ["/", "/peers", "/events"] {
+                let head = format!("GET {path} HTTP/1.1\r\n{host}\r\n");
+                let refused = text(respond(head.as_bytes(), || "m".into(), Some(&page)));
+                assert!(
+                    refused.starts_with("HTTP/1.1 403"),
+                    "{host} {path}: {refused}"
+                );
+            }
+            let head = format!("GET /metrics HTTP/1.1\r\n{host}\r\n");
+            let metrics = text(respond(head.as_bytes(), || "m".into(), Some(&page)));
+            assert!(metrics.ends_with("\r\n\r\nm"), "{metrics}");
+        }
+        let named = text(respond(
+            b"GET /peers HTTP/1.1\r\nhost: LOCALHOST:9100\r\n\r\n",
+            || "m".into(),
+            Some(&page),
+        ));
+        assert!(named.starts_with("HTTP/1.1 200"), "{named}");
     }
 
     /// A client that takes `accepted` writes, then stops reading: every later write pends.
@@ -464,20 +546,17 @@ mod tests {
                 accepted: 3,
                 written: written.clone(),
             };
-            let streams = Arc::new(AtomicUsize::new(0));
+            let streams = Streams::default();
             let dropped = context.counter("dropped", "test");
             let snapshot: Snapshot = Arc::new(|| "{}".to_string());
             let started = context.current();
-            stream_events(&context, sink, snapshot, &streams, &dropped).await;
+            let slot = streams.take(IpAddr::from([127, 0, 0, 1]));
+            stream_events(&context, sink, snapshot, slot, &dropped).await;
             // Three snapshots a second apart, then one write that waited the whole timeout.
             let took = context.current().duration_since(started).unwrap();
             assert_eq!(took, 3 * STREAM_INTERVAL + WRITE_TIMEOUT);
             assert_eq!(dropped.get(), 1);
-            assert_eq!(
-                streams.load(Ordering::Acquire),
-                0,
-                "its slot was given back"
-            );
+            assert_eq!(streams.open(), 0, "its slot was given back");
             let text = String::from_utf8(written.lock().unwrap().clone()).unwrap();
             assert!(text.starts_with("HTTP/1.1 200 OK\r\nContent-Type: text/event-stream"));
             assert_eq!(text.matches("data: {}\n\n").count(), 3);
@@ -486,14 +565,22 @@ mod tests {
 
     #[test]
     fn stream_slots_are_capped_and_given_back() {
-        let streams = Arc::new(AtomicUsize::new(0));
-        let taken: Vec<StreamSlot> = (0..MAX_STREAMS)
-            .map(|_| StreamSlot::take(&streams).unwrap())
+        let streams = Streams::default();
+        let ip = |last| IpAddr::from([10, 0, 0, last]);
+        let first: Vec<StreamSlot> = (0..MAX_STREAMS_PER_IP)
+            .map(|_| streams.take(ip(1)).unwrap())
             .collect();
-        assert!(StreamSlot::take(&streams).is_none());
-        drop(taken);
-        assert_eq!(streams.load(Ordering::Acquire), 0);
-        assert!(StreamSlot::take(&streams).is_some());
+        assert!(streams.take(ip(1)).is_none(), "one address's share");
+        let others: Vec<StreamSlot> = (0..MAX_STREAMS - MAX_STREAMS_PER_IP)
+            .map(|n| streams.take(ip(2 + n as u8)).unwrap())
+            .collect();
+        assert!(streams.take(ip(99)).is_none(), "all of them");
+        drop(first);
+        assert_eq!(streams.open(), MAX_STREAMS - MAX_STREAMS_PER_IP);
+        assert!(streams.take(ip(1)).is_some());
+        drop(others);
+        assert_eq!(streams.open(), 0);
+        assert!(streams.0.lock().unwrap().is_empty(), "no address is kept");
     }
 
     #[test]

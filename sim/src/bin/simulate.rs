@@ -603,7 +603,10 @@ impl Pace {
         let Some(speed) = self.speed else {
             return;
         };
-        let due = std::time::Duration::from_secs_f64((at_seconds / speed).max(0.0));
+        // `read` bounds a log's times, but a tiny speed can still stretch them past what a
+        // `Duration` holds: then the record is simply never due.
+        let due = std::time::Duration::try_from_secs_f64((at_seconds / speed).max(0.0))
+            .unwrap_or(std::time::Duration::MAX);
         if let Some(wait) = due.checked_sub(self.started.elapsed()) {
             std::thread::sleep(wait);
         }

@@ -28,8 +28,23 @@ pub(crate) struct Hub {
 struct Client {
     /// The next record it reads.
     cursor: usize,
-    /// When it last took a record (or joined).
+    /// When it last took a record (or joined, or was caught up).
     progress_at: Duration,
+    /// Whether it has taken the end of a finished log.
+    done: bool,
+}
+
+/// What a client reads next.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Next {
+    /// This record.
+    Record(Arc<str>),
+    /// Nothing yet: wait for the next publish.
+    Wait,
+    /// The log is over and the client has read all of it.
+    Done,
+    /// The client is not reading any more (dropped as stalled, or gone).
+    Gone,
 }
 
 /// What the viewer counts, for its operator (`/status`).
@@ -52,13 +67,27 @@ pub struct Counts {
 }
 
 impl Hub {
-    pub(crate) fn publish(&mut self, line: Arc<str>) {
+    /// Adds a record at `now`. Clients that had read everything were waiting, not stalled:
+    /// their stall is counted from now.
+    pub(crate) fn publish(&mut self, line: Arc<str>, now: Duration) {
+        self.caught_up_at(now);
         self.bytes += line.len() as u64;
         self.lines.push(line);
     }
 
-    pub(crate) fn finish(&mut self) {
+    /// The log is over at `now`.
+    pub(crate) fn finish(&mut self, now: Duration) {
+        self.caught_up_at(now);
         self.finished = true;
+    }
+
+    fn caught_up_at(&mut self, now: Duration) {
+        let head = self.lines.len();
+        for client in self.clients.values_mut() {
+            if client.cursor == head {
+                client.progress_at = now;
+            }
+        }
     }
 
     /// A new client at `now`, reading from the first record; `None` when too many read.
@@ -75,6 +104,7 @@ impl Hub {
             Client {
                 cursor: 0,
                 progress_at: now,
+                done: false,
             },
         );
         Some(id)
@@ -84,37 +114,37 @@ impl Hub {
         self.clients.remove(&id);
     }
 
-    /// Client `id`'s next record, taken at `now`: `Ok(Some)` a record, `Ok(None)` nothing new
-    /// yet, `Err(())` the log is over (or the client was dropped).
-    #[allow(clippy::result_unit_err)]
-    pub(crate) fn next(&mut self, id: u64, now: Duration) -> Result<Option<Arc<str>>, ()> {
+    /// What client `id` reads next, taken at `now`.
+    pub(crate) fn next(&mut self, id: u64, now: Duration) -> Next {
         let Some(client) = self.clients.get_mut(&id) else {
-            return Err(());
+            return Next::Gone;
         };
+        client.progress_at = now;
         match self.lines.get(client.cursor) {
             Some(line) => {
                 client.cursor += 1;
-                client.progress_at = now;
-                Ok(Some(line.clone()))
+                Next::Record(line.clone())
             }
-            None if self.finished => Err(()),
-            None => {
-                // Caught up: stops_later for the simulation is not a stall.
-                client.progress_at = now;
-                Ok(None)
+            None if self.finished => {
+                client.done = true;
+                Next::Done
             }
+            // Caught up: waiting for the simulation is not a stall.
+            None => Next::Wait,
         }
     }
 
-    /// The clients that are behind and have taken nothing for `timeout` by `now`: they are
-    /// forgotten and counted, and their connections are to be closed.
+    /// The clients that are behind (records, or the end of a finished log, not yet taken) and
+    /// have taken nothing for `timeout` by `now`: they are forgotten and counted, and their
+    /// connections are to be closed.
     pub(crate) fn drop_stalled(&mut self, now: Duration, timeout: Duration) -> Vec<u64> {
-        let head = self.lines.len();
+        let (head, finished) = (self.lines.len(), self.finished);
         let stalled: Vec<u64> = self
             .clients
             .iter()
             .filter(|(_, client)| {
-                client.cursor < head && now.saturating_sub(client.progress_at) >= timeout
+                let behind = client.cursor < head || (finished && !client.done);
+                behind && now.saturating_sub(client.progress_at) >= timeout
             })
             .map(|(id, _)| *id)
             .collect();
@@ -149,16 +179,16 @@ mod tests {
     #[test]
     fn a_late_client_reads_from_the_start_and_ends_with_the_log() {
         let mut hub = Hub::default();
-        hub.publish(line("a"));
-        hub.publish(line("b"));
+        hub.publish(line("a"), S);
+        hub.publish(line("b"), S);
         let client = hub.join(S).unwrap();
-        assert_eq!(hub.next(client, S).unwrap().as_deref(), Some("a"));
-        assert_eq!(hub.next(client, S).unwrap().as_deref(), Some("b"));
-        assert_eq!(hub.next(client, S), Ok(None), "nothing new yet");
-        hub.publish(line("c"));
-        hub.finish();
-        assert_eq!(hub.next(client, S).unwrap().as_deref(), Some("c"));
-        assert_eq!(hub.next(client, S), Err(()), "the log is over");
+        assert_eq!(hub.next(client, S), Next::Record(line("a")));
+        assert_eq!(hub.next(client, S), Next::Record(line("b")));
+        assert_eq!(hub.next(client, S), Next::Wait, "nothing new yet");
+        hub.publish(line("c"), S);
+        hub.finish(S);
+        assert_eq!(hub.next(client, S), Next::Record(line("c")));
+        assert_eq!(hub.next(client, S), Next::Done, "the log is over");
         let counts = hub.counts();
         assert_eq!(
             (counts.records, counts.bytes, counts.finished),
@@ -174,27 +204,48 @@ mod tests {
         let stops_later = hub.join(Duration::ZERO).unwrap();
         for second in 1..=20u64 {
             let now = S * second as u32;
-            hub.publish(line("x"));
-            while let Ok(Some(_)) = hub.next(reader, now) {}
+            hub.publish(line("x"), now);
+            while let Next::Record(_) = hub.next(reader, now) {}
             // `stops_later` reads until 10 s, then stops.
             if second <= 10 {
-                while let Ok(Some(_)) = hub.next(stops_later, now) {}
+                while let Next::Record(_) = hub.next(stops_later, now) {}
             }
             let dropped = hub.drop_stalled(now, S * 5);
             match second {
-                5 => assert_eq!(dropped, vec![stuck]),
-                15 => assert_eq!(dropped, vec![stops_later]),
+                // Each was caught up when the record after its last read came: 1 s, 11 s.
+                6 => assert_eq!(dropped, vec![stuck]),
+                16 => assert_eq!(dropped, vec![stops_later]),
                 _ => assert!(dropped.is_empty(), "at {second} s: {dropped:?}"),
             }
         }
         assert_eq!(
             hub.next(stuck, S * 21),
-            Err(()),
+            Next::Gone,
             "a dropped client reads no more"
         );
         assert_eq!(hub.counts().clients_dropped_slow, 2);
         assert_eq!(hub.counts().clients, 1);
         // A client that has read everything is not stalled, however long nothing comes.
+        assert!(hub.drop_stalled(S * 500, S * 5).is_empty());
+    }
+
+    #[test]
+    fn a_long_wait_for_the_simulation_is_no_stall_but_an_unread_end_is() {
+        let mut hub = Hub::default();
+        let waiting = hub.join(Duration::ZERO).unwrap();
+        assert_eq!(hub.next(waiting, Duration::ZERO), Next::Wait);
+        // The next record comes a minute later; the client has not been polled yet.
+        hub.publish(line("late"), S * 60);
+        assert!(hub.drop_stalled(S * 61, S * 5).is_empty());
+        assert_eq!(hub.next(waiting, S * 62), Next::Record(line("late")));
+        // The log ends; a client that never takes its end holds no slot for ever.
+        hub.finish(S * 62);
+        assert!(hub.drop_stalled(S * 63, S * 5).is_empty());
+        assert_eq!(hub.drop_stalled(S * 67, S * 5), vec![waiting]);
+        // One that takes it is not dropped.
+        let reader = hub.join(S * 70).unwrap();
+        assert_eq!(hub.next(reader, S * 70), Next::Record(line("late")));
+        assert_eq!(hub.next(reader, S * 70), Next::Done);
         assert!(hub.drop_stalled(S * 500, S * 5).is_empty());
     }
 

@@ -1,7 +1,7 @@
 //! The viewer's HTTP server: axum routes, one hyper connection task per client, and a
 //! watchdog that closes the connections of clients that stopped reading.
 
-use super::hub::{Counts, Hub};
+use super::hub::{Counts, Hub, Next};
 use crate::record::Record;
 use axum::{
     Router,
@@ -104,6 +104,11 @@ impl Viewer {
     /// As [`Self::start`].
     pub fn with_stall_timeout(address: SocketAddr, stall_timeout: Duration) -> io::Result<Self> {
         let listener = std::net::TcpListener::bind(address)?;
+        if !address.ip().is_loopback() {
+            eprintln!(
+                "viewer: serving at {address}, beyond loopback: anyone who can reach it sees the run"
+            );
+        }
         listener.set_nonblocking(true)?;
         let address = listener.local_addr()?;
         let shared = Arc::new(Shared {
@@ -149,13 +154,15 @@ impl Viewer {
 
     /// Adds one already serialized record (a line of a recorded log) to the log.
     pub fn publish_line(&self, line: Arc<str>) {
-        self.shared.hub().publish(line);
+        let now = self.shared.now();
+        self.shared.hub().publish(line, now);
         self.shared.changed.notify_waiters();
     }
 
     /// No more records will come: clients that have read everything see the stream end.
     pub fn finish(&self) {
-        self.shared.hub().finish();
+        let now = self.shared.now();
+        self.shared.hub().finish(now);
         self.shared.changed.notify_waiters();
     }
 
@@ -265,15 +272,17 @@ async fn events(
             changed.as_mut().enable();
             let next = shared.hub().next(reading.id, shared.now());
             match next {
-                Ok(Some(line)) => {
+                Next::Record(line) => {
                     let event = Event::default().data(&*line);
                     return Some((Ok::<_, Infallible>(event), Some(reading)));
                 }
-                Ok(None) => changed.await,
-                Err(()) => {
+                Next::Wait => changed.await,
+                Next::Done => {
                     let done = Event::default().event("done").data("");
                     return Some((Ok(done), None));
                 }
+                // Dropped: no `done`, so the page does not take a cut log for the whole.
+                Next::Gone => return None,
             }
         }
     });
@@ -313,9 +322,24 @@ async fn serve(
         let close = Arc::new(Notify::new());
         let router = router.clone();
         let switch = CloseConnection(close.clone());
-        let service = hyper::service::service_fn(move |mut request| {
+        let service = hyper::service::service_fn(move |mut request: axum::http::Request<_>| {
             request.extensions_mut().insert(switch.clone());
-            router.clone().oneshot(request)
+            let direct = request
+                .headers()
+                .get(header::HOST)
+                .and_then(|host| host.to_str().ok())
+                .is_some_and(super::host_is_address);
+            let router = router.clone();
+            async move {
+                if !direct {
+                    let refused = (
+                        StatusCode::FORBIDDEN,
+                        "ask for this server by its address\n",
+                    );
+                    return Ok(refused.into_response());
+                }
+                router.oneshot(request).await
+            }
         });
         tokio::spawn(async move {
             let _slot = slot;
