@@ -39,10 +39,7 @@ use futures::{FutureExt as _, channel::oneshot, select_biased};
 use std::{
     collections::BTreeMap,
     net::{IpAddr, SocketAddr},
-    sync::{
-        Arc, Mutex,
-        atomic::{AtomicUsize, Ordering},
-    },
+    sync::{Arc, Mutex},
     time::{Duration, SystemTime},
 };
 
@@ -230,6 +227,7 @@ impl Streams {
         })
     }
 
+    #[cfg(test)]
     fn open(&self) -> usize {
         self.0
             .lock()
