@@ -4,6 +4,8 @@
 
 #[path = "../../sim/tests/support/browser.rs"]
 mod browser;
+#[path = "../../sim/tests/support/http.rs"]
+mod http;
 mod support;
 
 use browser::{evaluate, screenshot, text};
@@ -15,21 +17,7 @@ const NODE: &str = env!("CARGO_BIN_EXE_node");
 
 /// `GET path` on `port`: the status line's code and the body.
 fn get(port: u16, path: &str) -> (u16, String) {
-    let mut stream = std::net::TcpStream::connect(("127.0.0.1", port)).unwrap();
-    stream.set_read_timeout(Some(SAFETY_NET)).unwrap();
-    write!(stream, "GET {path} HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n").unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let code = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (code, body)
+    http::request(("127.0.0.1", port), "GET", path).unwrap()
 }
 
 fn peers(port: u16) -> Option<Value> {

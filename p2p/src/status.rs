@@ -111,6 +111,22 @@ pub struct Traffic {
     pub last_closed: Option<&'static str>,
 }
 
+impl Traffic {
+    /// The drops by reason, those that happened: `queue_full`, `rate_limited_outbound`,
+    /// `disconnected`, `rate_limited_inbound`, `backlog_full`.
+    pub fn drops(&self) -> impl Iterator<Item = (&'static str, u64)> {
+        [
+            ("queue_full", self.dropped_queue_full),
+            ("rate_limited_outbound", self.dropped_rate_limited_outbound),
+            ("disconnected", self.dropped_disconnected),
+            ("rate_limited_inbound", self.dropped_rate_limited_inbound),
+            ("backlog_full", self.dropped_backlog_full),
+        ]
+        .into_iter()
+        .filter(|(_, count)| *count > 0)
+    }
+}
+
 /// Index of each counter in [`TrafficCounters::counts`].
 #[derive(Clone, Copy)]
 enum Count {
@@ -231,6 +247,17 @@ mod tests {
         counters.closed("silence");
         counters.rtt(Duration::from_millis(80));
         let traffic = counters.snapshot();
+        assert_eq!(
+            traffic.drops().collect::<Vec<_>>(),
+            [
+                ("queue_full", 1),
+                ("rate_limited_outbound", 1),
+                ("disconnected", 1),
+                ("rate_limited_inbound", 1),
+                ("backlog_full", 1)
+            ]
+        );
+        assert_eq!(Traffic::default().drops().count(), 0);
         assert_eq!(
             traffic,
             Traffic {

@@ -286,20 +286,10 @@ fn node_counters(index: usize, node: &NodeView, totals: &Totals, running: &Total
 
 fn link_counters(from: usize, to: usize, status: &PeerStatus<Pk>, delivered: u64) -> LinkCounters {
     let traffic = &status.traffic;
-    let dropped = [
-        ("queue_full", traffic.dropped_queue_full),
-        (
-            "rate_limited_outbound",
-            traffic.dropped_rate_limited_outbound,
-        ),
-        ("disconnected", traffic.dropped_disconnected),
-        ("rate_limited_inbound", traffic.dropped_rate_limited_inbound),
-        ("backlog_full", traffic.dropped_backlog_full),
-    ]
-    .into_iter()
-    .filter(|(_, count)| *count > 0)
-    .map(|(reason, count)| (reason.to_string(), count))
-    .collect();
+    let dropped = traffic
+        .drops()
+        .map(|(reason, count)| (reason.to_string(), count))
+        .collect();
     LinkCounters {
         from,
         to,

@@ -5,9 +5,10 @@
 
 #[path = "../../examples/tests/support/readme.rs"]
 mod readme;
+mod support;
 
 use std::{
-    io::{BufRead as _, BufReader, Read as _, Write as _},
+    io::{BufRead as _, BufReader},
     process::{Command, Stdio},
     time::{Duration, Instant},
 };
@@ -74,19 +75,10 @@ const SAFETY_NET: Duration = Duration::from_secs(600);
 
 /// The body of `GET path` from `address`, if it answers 200.
 fn get(address: &str, path: &str) -> Option<String> {
-    let mut stream = std::net::TcpStream::connect(address).ok()?;
-    stream
-        .set_read_timeout(Some(Duration::from_secs(30)))
-        .ok()?;
-    write!(
-        stream,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
-    )
-    .ok()?;
-    let mut response = String::new();
-    stream.read_to_string(&mut response).ok()?;
-    let (head, body) = response.split_once("\r\n\r\n")?;
-    head.starts_with("HTTP/1.1 200").then(|| body.to_string())
+    match support::http::request(address, "GET", path) {
+        Ok((200, body)) => Some(body),
+        _ => None,
+    }
 }
 
 /// Runs a `--serve` command until its page is served and its run (or replay) is over, then

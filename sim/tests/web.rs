@@ -5,6 +5,8 @@
 
 #![cfg(feature = "web")]
 
+mod support;
+
 use palisade_sim::web::{MAX_CLIENTS, Viewer};
 use std::{
     io::{Read as _, Write as _},
@@ -26,26 +28,9 @@ fn connect(address: SocketAddr) -> TcpStream {
     stream
 }
 
-/// `GET path` (or another method); the status code and the body.
+/// `method path`: the status code and the body.
 fn request(address: SocketAddr, method: &str, path: &str) -> (u16, String) {
-    let mut stream = connect(address);
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n"
-    )
-    .unwrap();
-    let mut response = String::new();
-    stream.read_to_string(&mut response).unwrap();
-    let status = response
-        .split_whitespace()
-        .nth(1)
-        .and_then(|code| code.parse().ok())
-        .unwrap_or(0);
-    let body = response
-        .split_once("\r\n\r\n")
-        .map(|(_, body)| body.to_string())
-        .unwrap_or_default();
-    (status, body)
+    support::http::request(address, method, path).unwrap()
 }
 
 fn wait_until(what: &str, mut done: impl FnMut() -> bool) {

@@ -69,19 +69,7 @@ fn peer(status: PeerStatus<ed25519::PublicKey>, now: SystemTime) -> Peer {
         ),
         _ => (None, None),
     };
-    let dropped = [
-        ("queue_full", traffic.dropped_queue_full),
-        (
-            "rate_limited_outbound",
-            traffic.dropped_rate_limited_outbound,
-        ),
-        ("disconnected", traffic.dropped_disconnected),
-        ("rate_limited_inbound", traffic.dropped_rate_limited_inbound),
-        ("backlog_full", traffic.dropped_backlog_full),
-    ]
-    .into_iter()
-    .filter(|(_, count)| *count > 0)
-    .collect();
+    let dropped = traffic.drops().collect();
     Peer {
         key: keyfile::public_key_hex(&status.peer),
         address: status
