@@ -13,6 +13,7 @@ use crate::{
     Fault,
     metrics_text::{self, Totals},
     record::{LinkChange, LinkCounters, LinkState, NodeCounters, Record, Sample},
+    run::by_labels,
 };
 use commonware_cryptography::ed25519;
 use palisade_p2p::{PeerState, PeerStatus};
@@ -256,12 +257,6 @@ fn link_state(status: &PeerStatus<Pk>, reachable: bool) -> LinkState {
     }
 }
 
-/// Sums of `name` in `totals` keyed by the values of `keys` joined by spaces, as the report
-/// keys them (a second `ok` is left out).
-fn keyed(totals: &Totals, name: &str, keys: &[&str]) -> BTreeMap<String, u64> {
-    crate::run::by_labels(totals, name, keys)
-}
-
 fn node_counters(index: usize, node: &NodeView, totals: &Totals, running: &Totals) -> NodeCounters {
     let sum = |name: &str, with: &[(&str, &str)]| metrics_text::sum(totals, name, with) as u64;
     NodeCounters {
@@ -269,16 +264,16 @@ fn node_counters(index: usize, node: &NodeView, totals: &Totals, running: &Total
         up: node.up,
         incarnation: node.incarnation,
         connected_peers: metrics_text::sum(running, "connected_peers", &[]) as u64,
-        messages: keyed(totals, "messages_total", &["direction", "fate"]),
+        messages: by_labels(totals, "messages_total", &["direction", "fate"]),
         bytes_sent: sum("bytes_total", &[("direction", "outbound")]),
         bytes_received: sum("bytes_total", &[("direction", "inbound")]),
         delivered: 0,
-        handshakes: keyed(
+        handshakes: by_labels(
             totals,
             "handshakes_total",
             &["direction", "outcome", "reason"],
         ),
-        connections_closed: keyed(totals, "connections_closed_total", &["reason"]),
+        connections_closed: by_labels(totals, "connections_closed_total", &["reason"]),
         rtt_ms: None,
         finalized_view: None,
     }

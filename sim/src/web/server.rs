@@ -365,11 +365,13 @@ async fn watch(shared: Arc<Shared>) {
         let stalled = shared
             .hub()
             .drop_stalled(shared.now(), shared.stall_timeout);
+        if stalled.is_empty() {
+            continue;
+        }
         let connections = shared
             .connections
             .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
-            .clone();
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
         for id in stalled {
             if let Some(close) = connections.get(&id) {
                 // Stored, so it fires even if the connection task is not waiting yet.
