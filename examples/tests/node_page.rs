@@ -42,6 +42,11 @@ fn the_page_shows_the_nodes_peers_live() {
     writeln!(nodes[0].stdin, "hello page").unwrap();
     nodes[0].stdin.flush().unwrap();
     nodes[1].expect_line("hello page", SAFETY_NET);
+    // The sender counts a message once its write returned, which on a busy machine can be a
+    // moment after the peer printed it.
+    wait_until("node 0 counted the message sent", SAFETY_NET, || {
+        peers(port).is_some_and(|peers| peers["peers"][0]["messages_sent"] == 1)
+    });
 
     // Plain HTTP: the snapshot, the stream, and nothing else.
     let snapshot = peers(port).unwrap();

@@ -28,9 +28,10 @@ pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S,
                 %peer,
                 address = %IngressText(&ingress),
             );
-            context
-                .child("connection")
-                .spawn(move |context| dial(context, shared, peer, ingress).instrument(span));
+            // Boxed: the runtime's task wrapper would otherwise hold the future twice over.
+            context.child("connection").spawn(move |context| {
+                Box::pin(dial(context, shared, peer, ingress)).instrument(span)
+            });
         }
         for inbound in shared.channels.values() {
             inbound.quota.retain_recent();
@@ -161,7 +162,7 @@ async fn dial<E: Context, S: Signer>(
         Ok((registration, receiver)) => {
             shared.metrics.dial("connected");
             tracing::debug!(%address, "connected");
-            let peer = shared.peer(peer, registration);
+            let peer = Box::new(shared.peer(peer, registration));
             Box::pin(peer::run(context, peer, sender, receiver)).await;
         }
         Err(reason) => {

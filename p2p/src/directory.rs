@@ -137,6 +137,12 @@ pub(crate) struct Directory<P: PublicKey> {
     live: Option<mpsc::Sender<()>>,
     /// Traffic counters of the tracked peers that have had a connection.
     traffic: BTreeMap<P, Arc<TrafficCounters>>,
+    /// Set when the last [`Self::take_dials`] found every dialable peer connected, and
+    /// cleared by anything that can change that (a connection ending, new sets or addresses,
+    /// a block starting or ending, a failed dial): until then a dial tick costs nothing,
+    /// where walking every tracked peer on each tick of each node was most of a large
+    /// network's idle time.
+    settled: bool,
 }
 
 pub(crate) type SharedDirectory<P> = Arc<Mutex<Directory<P>>>;
@@ -173,6 +179,7 @@ impl<P: PublicKey> Directory<P> {
             set_subscribers: Vec::new(),
             blocked_subscribers: Vec::new(),
             closed: false,
+            settled: false,
             tracked_ips: BTreeSet::new(),
             live: None,
             traffic: BTreeMap::new(),
@@ -211,6 +218,7 @@ impl<P: PublicKey> Directory<P> {
     }
 
     fn apply(&mut self, changes: Changes<P>) {
+        self.settled = false;
         for peer in changes.removed.into_iter().chain(changes.moved) {
             // Dropping the connection's entry tells its task to end.
             self.connections.remove(&peer);
@@ -246,6 +254,7 @@ impl<P: PublicKey> Directory<P> {
 
     /// Blocks a peer until `until`, ends its connection, and tells the subscribers.
     pub(crate) fn block(&mut self, peer: P, until: SystemTime, now: SystemTime) {
+        self.settled = false;
         self.connections.remove(&peer);
         self.book.block(peer, until, now);
         self.update_gauge();
@@ -255,6 +264,7 @@ impl<P: PublicKey> Directory<P> {
     /// Forgets expired blocks, telling the subscribers when that changed the blocked set.
     pub(crate) fn expire_blocks(&mut self, now: SystemTime) {
         if self.book.expire_blocks(now) {
+            self.settled = false;
             self.publish_blocked(now);
         }
     }
@@ -349,7 +359,7 @@ impl<P: PublicKey> Directory<P> {
     /// handshakes on one connection. When they do, the arbiter picks one (see [`duplicate`]).
     pub(crate) fn take_dials(&mut self, now: SystemTime) -> Vec<(P, Ingress)> {
         // A stopping network dials nobody (its connections are closing).
-        if self.closed {
+        if self.closed || self.settled {
             return Vec::new();
         }
         let dialable = self.book.dialable(now);
@@ -376,6 +386,7 @@ impl<P: PublicKey> Directory<P> {
         }
         self.dialing
             .extend(due.iter().map(|(peer, _)| peer.clone()));
+        self.settled = due.is_empty() && self.missing_since.is_empty();
         due
     }
 
@@ -387,6 +398,7 @@ impl<P: PublicKey> Directory<P> {
         now: SystemTime,
         rng: &mut impl rand_core::Rng,
     ) -> (u32, Duration) {
+        self.settled = false;
         self.dialing.remove(&peer);
         let wait = self.schedule.failed(peer.clone(), now, rng);
         (self.schedule.failures(&peer), wait)
@@ -395,6 +407,7 @@ impl<P: PublicKey> Directory<P> {
     /// Ends a dial whose connection the arbiter did not keep while another connection to
     /// `peer` is in use (the two dials met): nothing failed, so nothing backs off.
     pub(crate) fn dial_superseded(&mut self, peer: &P) {
+        self.settled = false;
         self.dialing.remove(peer);
     }
 
@@ -521,6 +534,7 @@ impl<P: PublicKey> Directory<P> {
             return Arc::ptr_eq(&connection.queues, queues);
         }
         let lived = now.duration_since(connection.since).unwrap_or_default();
+        self.settled = false;
         self.connections.remove(peer);
         self.update_gauge();
         if lived >= STABLE_CONNECTION {
@@ -890,6 +904,52 @@ mod tests {
         let ended = later + STABLE_CONNECTION;
         directory.unregister(&key(2), second.id, &second.queues, ended, &mut rng);
         assert_eq!(directory.take_dials(later + STABLE_CONNECTION).len(), 1);
+    }
+
+    #[test]
+    fn a_settled_mesh_dials_again_once_anything_changes() {
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(4);
+        let mut directory = directory(1);
+        track(
+            &mut directory,
+            1,
+            vec![(key(2), addr(2)), (key(3), addr(3))],
+        );
+        let two = directory.register(key(2), true, UNIX_EPOCH).unwrap();
+        directory.register(key(3), true, UNIX_EPOCH).unwrap();
+        assert!(directory.take_dials(UNIX_EPOCH).is_empty());
+        assert!(directory.settled, "every dialable peer is connected");
+        let later = UNIX_EPOCH + STABLE_CONNECTION;
+
+        // A connection ends: its peer is dialed again.
+        directory.unregister(&key(2), two.id, &two.queues, later, &mut rng);
+        assert_eq!(directory.take_dials(later).len(), 1);
+        directory.register(key(2), true, later).unwrap();
+        assert!(directory.take_dials(later).is_empty());
+        assert!(directory.settled);
+
+        // A new set with a new peer: it is dialed.
+        track(
+            &mut directory,
+            2,
+            vec![(key(2), addr(2)), (key(3), addr(3)), (key(4), addr(4))],
+        );
+        assert_eq!(
+            directory.take_dials(later),
+            vec![(key(4), Ingress::Socket(addr(4)))]
+        );
+        directory.register(key(4), true, later).unwrap();
+        assert!(directory.take_dials(later).is_empty());
+
+        // A block ends a connection, and its expiry makes the peer dialable again.
+        let until = later + Duration::from_secs(5);
+        directory.block(key(3), until, later);
+        assert!(directory.take_dials(later).is_empty(), "blocked");
+        directory.expire_blocks(until);
+        assert_eq!(
+            directory.take_dials(until),
+            vec![(key(3), Ingress::Socket(addr(3)))]
+        );
     }
 
     use rand_core::SeedableRng;

@@ -97,8 +97,9 @@ pub(crate) async fn run<E: Context, S: Signer>(
             %address,
             peer = tracing::field::Empty,
         );
+        // Boxed: the runtime's task wrapper would otherwise hold the future twice over.
         context.child("connection").spawn(move |context| {
-            async move {
+            Box::pin(async move {
                 let now = context.current();
                 let directory = shared.directory.clone();
                 let bouncer = move |claimed| {
@@ -129,12 +130,12 @@ pub(crate) async fn run<E: Context, S: Signer>(
                 // Unless we are the pair's arbiter, the peer's `Keep` comes first.
                 match Box::pin(establish(&context, &shared, &peer, false, receiver)).await {
                     Ok((registration, receiver)) => {
-                        let peer = shared.peer(peer, registration);
+                        let peer = Box::new(shared.peer(peer, registration));
                         Box::pin(peer::run(context, peer, sender, receiver)).await;
                     }
                     Err(reason) => shared.metrics.connection_closed(reason),
                 }
-            }
+            })
             .instrument(span)
         });
     }

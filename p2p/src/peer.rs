@@ -1,12 +1,15 @@
 //! One authenticated connection: a reader that routes what the peer sends, and a writer loop
 //! that batches what we send, keeps the connection alive with pings, and ends it cleanly.
 //!
-//! The reader runs as a child task, so it ends with the connection task. The connection ends
-//! when the directory says so (the peer left every set, was blocked, or a newer connection
-//! replaced this one and takes over its queues), when the stream fails, when the peer is
-//! silent for `max_silence`, or when it sends anything malformed: an undecodable message, a
-//! second `Keep`, or a channel nobody registered. Of a pair, the arbiter's writer sends `Keep`
-//! first; the other side reads it ([`await_keep`]) before the connection is registered.
+//! The reader and the writer loop are two futures of the connection's one task, so the reader
+//! ends with the connection and a connection costs one task (one allocation for its state); a
+//! connection keeps one ping timer and one silence timer, moved on only when they fire. The
+//! connection ends when the directory says so (the peer left every set, was blocked, or a
+//! newer connection replaced this one and takes over its queues), when the stream fails, when
+//! the peer is silent for `max_silence`, or when it sends anything malformed: an undecodable
+//! message, a second `Keep`, or a channel nobody registered. Of a pair, the arbiter's writer
+//! sends `Keep` first; the other side reads it ([`await_keep`]) before the connection is
+//! registered.
 
 use crate::{
     budget::ByteBudget,
@@ -22,7 +25,7 @@ use commonware_runtime::{IoBufs, Sink, Stream};
 use futures::{
     FutureExt as _, StreamExt as _,
     channel::{mpsc, oneshot},
-    future::Fuse,
+    future::{Either, Fuse},
     select_biased,
 };
 use palisade_stream::{Receiver, Sender};
@@ -143,160 +146,181 @@ async fn unless_ended<T>(
 }
 
 /// Runs the connection until it ends, then unregisters it.
-pub(crate) async fn run<E, P, O, I>(
+///
+/// A plain function returning an `async move` block rather than an `async fn`, and `peer`
+/// boxed: an `async fn` keeps a second copy of its arguments in its state, and every idle
+/// connection holds this state for as long as it lives.
+#[allow(clippy::manual_async_fn)]
+pub(crate) fn run<E, P, O, I>(
     mut context: E,
-    peer: Peer<P, E>,
+    peer: Box<Peer<P, E>>,
     mut sender: Sender<O>,
-    receiver: Receiver<I>,
-) where
+    mut receiver: Receiver<I>,
+) -> impl Future<Output = ()>
+where
     E: Context,
     P: PublicKey,
     O: Sink,
     I: Stream,
 {
-    let Peer {
-        peer,
-        registration,
-        send_keep,
-        channels,
-        directory,
-        metrics,
-        timers,
-    } = peer;
-    let Registration {
-        id,
-        queues,
-        bytes: queued_bytes,
-        traffic,
-        stop,
-        // Dropped only when this task ends, after the authenticated close below.
-        live: _live,
-    } = registration;
-    let metrics = Counters { metrics, traffic };
-    let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
-    let pending_ping: PendingPing = Arc::default();
-    // The reader reports why it ended, which the writer loop below notices.
-    let (reader_alive, reader_ended) = oneshot::channel::<&'static str>();
-    let reader = context.child("reader").spawn({
-        let (peer, metrics, pending_ping) = (peer.clone(), metrics.clone(), pending_ping.clone());
-        move |context| async move {
+    async move {
+        let Peer {
+            peer,
+            registration,
+            send_keep,
+            channels,
+            directory,
+            metrics,
+            timers,
+        } = *peer;
+        let Registration {
+            id,
+            queues,
+            bytes: queued_bytes,
+            traffic,
+            stop,
+            // Dropped only when this task ends, after the authenticated close below.
+            live: _live,
+        } = registration;
+        let metrics = Counters { metrics, traffic };
+        let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
+        let pending_ping: PendingPing = Arc::default();
+        // The reader reports why it ended, which the writer loop below notices.
+        let (reader_alive, reader_ended) = oneshot::channel::<&'static str>();
+        // The reader runs beside the writer loop in this task, not in a task of its own: a
+        // connection is one task, whose state is one allocation.
+        let reading = async {
             let reason = read(
-                context,
-                peer,
-                receiver,
-                channels,
-                metrics,
+                &context,
+                &peer,
+                &mut receiver,
+                &channels,
+                &metrics,
                 pong_tx,
-                pending_ping,
+                &pending_ping,
                 timers,
             )
             .await;
             let _ = reader_alive.send(reason);
-        }
-    });
-    let mut reader_ended = reader_ended.fuse();
-    let mut stop = stop.fuse();
-    // The queues, once the connection this one replaced (if any) has let go of them.
-    let mut held = None;
-    let end = 'connection: {
-        if send_keep {
-            let keep = sender.send_many(vec![IoBufs::from(wire::encode_keep())]);
-            match unless_ended(keep, &mut stop, &mut reader_ended).await {
-                Ok(Ok(())) => {}
-                Ok(Err(error)) => break 'connection End::Failed(error.reason()),
-                Err(end) => break 'connection end,
-            }
-        }
-        let guard = match unless_ended(queues.lock(), &mut stop, &mut reader_ended).await {
-            Ok(guard) => held.insert(guard),
-            Err(end) => break 'connection end,
         };
-        let Queues { high, low } = &mut **guard;
-        let mut next_ping = context.current() + timers.ping_interval;
-        let mut ping_nonce = 0u64;
-        loop {
+        let mut reader_ended = reader_ended.fuse();
+        let mut stop = stop.fuse();
+        // The queues, once the connection this one replaced (if any) has let go of them.
+        let mut held = None;
+        let writing = async {
+            if send_keep {
+                let keep = sender.send_many(vec![IoBufs::from(wire::encode_keep())]);
+                match unless_ended(keep, &mut stop, &mut reader_ended).await {
+                    Ok(Ok(())) => {}
+                    Ok(Err(error)) => return End::Failed(error.reason()),
+                    Err(end) => return end,
+                }
+            }
+            let guard = match unless_ended(queues.lock(), &mut stop, &mut reader_ended).await {
+                Ok(guard) => held.insert(guard),
+                Err(end) => return end,
+            };
+            let Queues { high, low } = &mut **guard;
+            let mut next_ping = context.current() + timers.ping_interval;
+            let mut ping_nonce = 0u64;
+            // One timer for the next ping, replaced only when it fires: a timer made anew for
+            // every write would stay registered with the runtime until its deadline.
             let ping_due = context.sleep_until(next_ping).fuse();
             futures::pin_mut!(ping_due);
-            // What to write next: a pong, a ping, or a batch of queued messages.
-            let (outgoing, batch): (Vec<IoBufs>, Vec<Outbound>) = select_biased! {
-                _ = stop => break End::Stopped,
-                reason = reader_ended => break End::Failed(reason.unwrap_or("reader_stopped")),
-                nonce = pongs.next() => match nonce {
-                    Some(nonce) => (vec![wire::encode_pong(nonce).into()], Vec::new()),
-                    None => break End::Failed("pong_queue_closed"),
-                },
-                message = high.next() => match message {
-                    Some(message) => take_batch(message, high, low, &queued_bytes),
-                    None => break End::Stopped,
-                },
-                message = low.next() => match message {
-                    Some(message) => take_batch(message, high, low, &queued_bytes),
-                    None => break End::Stopped,
-                },
-                _ = ping_due => {
-                    ping_nonce += 1;
-                    *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) =
-                        Some((ping_nonce, context.current()));
-                    next_ping = context.current() + timers.ping_interval;
-                    (vec![wire::encode_ping(ping_nonce).into()], Vec::new())
+            loop {
+                // What to write next: a pong, a ping, or a batch of queued messages.
+                let (outgoing, batch): (Vec<IoBufs>, Vec<Outbound>) = select_biased! {
+                    _ = stop => return End::Stopped,
+                    reason = reader_ended => return End::Failed(reason.unwrap_or("reader_stopped")),
+                    nonce = pongs.next() => match nonce {
+                        Some(nonce) => (vec![wire::encode_pong(nonce).into()], Vec::new()),
+                        None => return End::Failed("pong_queue_closed"),
+                    },
+                    message = high.next() => match message {
+                        Some(message) => take_batch(message, high, low, &queued_bytes),
+                        None => return End::Stopped,
+                    },
+                    message = low.next() => match message {
+                        Some(message) => take_batch(message, high, low, &queued_bytes),
+                        None => return End::Stopped,
+                    },
+                    _ = ping_due => {
+                        ping_nonce += 1;
+                        *pending_ping.lock().unwrap_or_else(|p| p.into_inner()) =
+                            Some((ping_nonce, context.current()));
+                        next_ping = context.current() + timers.ping_interval;
+                        ping_due.set(context.sleep_until(next_ping).fuse());
+                        (vec![wire::encode_ping(ping_nonce).into()], Vec::new())
+                    }
+                };
+                let written =
+                    unless_ended(sender.send_many(outgoing), &mut stop, &mut reader_ended)
+                        .await
+                        .and_then(|result| result.map_err(|error| End::Failed(error.reason())));
+                let fate = if written.is_ok() {
+                    Fate::Sent
+                } else {
+                    Fate::DroppedDisconnected
+                };
+                for (channel, payload) in &batch {
+                    metrics.message(*channel, fate, payload.len());
                 }
-            };
-            let written = unless_ended(sender.send_many(outgoing), &mut stop, &mut reader_ended)
-                .await
-                .and_then(|result| result.map_err(|error| End::Failed(error.reason())));
-            let fate = if written.is_ok() {
-                Fate::Sent
-            } else {
-                Fate::DroppedDisconnected
-            };
-            for (channel, payload) in &batch {
-                metrics.message(*channel, fate, payload.len());
+                if let Err(end) = written {
+                    return end;
+                }
             }
-            if let Err(end) = written {
-                break end;
-            }
-        }
-    };
-    // Nothing more is delivered from this peer once the connection is done with.
-    reader.abort();
-    let reason = match end {
-        End::Stopped => "stopped",
-        End::Failed(reason) => reason,
-    };
-    metrics.metrics.connection_closed(reason);
-    tracing::debug!(reason, "connection closed");
-    let now = context.current();
-    let handed_over = lock(&directory).unregister(&peer, id, &queues, now, &mut context);
-    if !handed_over {
-        // The peer's connection ended (a replaced one did not: its successor goes on).
-        metrics.traffic.closed(reason);
-    }
-    if handed_over {
-        // The connection that replaced this one writes what is still queued.
-        drop(held);
-    } else {
-        // Nobody will write what is still queued: count it. (Whoever holds the queues now is
-        // an older connection that is ending too.)
-        let mut guard = match held {
-            Some(guard) => guard,
-            None => queues.lock().await,
         };
-        let Queues { high, low } = &mut *guard;
-        high.close();
-        low.close();
-        while let Some((channel, payload)) = high.try_recv().ok().or_else(|| low.try_recv().ok()) {
-            queued_bytes.release(payload.len());
-            metrics.message(channel, Fate::DroppedDisconnected, payload.len());
+        let end = {
+            futures::pin_mut!(reading, writing);
+            match futures::future::select(reading, writing).await {
+                // The writer loop ended first: the reader is dropped with this block, and nothing
+                // more is delivered from this peer.
+                Either::Right((end, _reading)) => end,
+                // The reader ended and said why; the writer loop notices and ends.
+                Either::Left(((), writing)) => writing.await,
+            }
+        };
+        let reason = match end {
+            End::Stopped => "stopped",
+            End::Failed(reason) => reason,
+        };
+        metrics.metrics.connection_closed(reason);
+        tracing::debug!(reason, "connection closed");
+        let now = context.current();
+        let handed_over = lock(&directory).unregister(&peer, id, &queues, now, &mut context);
+        if !handed_over {
+            // The peer's connection ended (a replaced one did not: its successor goes on).
+            metrics.traffic.closed(reason);
         }
-    }
-    if matches!(end, End::Stopped) {
-        // End with the stream's authenticated close, but never wait on a stuck peer for long.
-        let closing = sender.close().fuse();
-        let timeout = context.sleep(timers.close_timeout).fuse();
-        futures::pin_mut!(closing, timeout);
-        select_biased! {
-            _ = closing => {},
-            _ = timeout => {},
+        if handed_over {
+            // The connection that replaced this one writes what is still queued.
+            drop(held);
+        } else {
+            // Nobody will write what is still queued: count it. (Whoever holds the queues now is
+            // an older connection that is ending too.)
+            let mut guard = match held {
+                Some(guard) => guard,
+                None => queues.lock().await,
+            };
+            let Queues { high, low } = &mut *guard;
+            high.close();
+            low.close();
+            while let Some((channel, payload)) =
+                high.try_recv().ok().or_else(|| low.try_recv().ok())
+            {
+                queued_bytes.release(payload.len());
+                metrics.message(channel, Fate::DroppedDisconnected, payload.len());
+            }
+        }
+        if matches!(end, End::Stopped) {
+            // End with the stream's authenticated close, but never wait on a stuck peer for long.
+            let closing = sender.close().fuse();
+            let timeout = context.sleep(timers.close_timeout).fuse();
+            futures::pin_mut!(closing, timeout);
+            select_biased! {
+                _ = closing => {},
+                _ = timeout => {},
+            }
         }
     }
 }
@@ -360,13 +384,13 @@ fn take_batch(
 /// The reader: routes every message the peer sends until the connection fails; returns why.
 #[allow(clippy::too_many_arguments)]
 async fn read<E, P, I>(
-    context: E,
-    peer: P,
-    mut receiver: Receiver<I>,
-    channels: InboundChannels<P, E>,
-    metrics: Counters,
+    context: &E,
+    peer: &P,
+    receiver: &mut Receiver<I>,
+    channels: &InboundChannels<P, E>,
+    metrics: &Counters,
     mut pongs: mpsc::Sender<u64>,
-    pending_ping: PendingPing,
+    pending_ping: &PendingPing,
     timers: Timers,
 ) -> &'static str
 where
@@ -376,6 +400,12 @@ where
 {
     let mut backlogs: BTreeMap<u64, mpsc::Sender<(P, commonware_runtime::IoBuf)>> = BTreeMap::new();
     let mut read_since_yield = 0;
+    // The silence timer is set once and moved forward only when it fires, from the time the
+    // last message arrived: a timer per message would stay registered with the runtime until
+    // its deadline, however soon the next message came.
+    let mut last_heard = context.current();
+    let silence = context.sleep_until(last_heard + timers.max_silence).fuse();
+    futures::pin_mut!(silence);
     loop {
         if read_since_yield >= READ_BYTES_BEFORE_YIELD {
             read_since_yield = 0;
@@ -383,15 +413,27 @@ where
         }
         // A receive dropped by the timeout leaves the receiver unusable; the connection ends
         // then anyway.
-        let silence = context.sleep(timers.max_silence).fuse();
         let received = {
             let receiving = receiver.recv().fuse();
-            futures::pin_mut!(receiving, silence);
-            select_biased! {
-                received = receiving => received,
-                _ = silence => return "silence",
+            futures::pin_mut!(receiving);
+            loop {
+                let heard = select_biased! {
+                    received = receiving => Some(received),
+                    _ = silence => None,
+                };
+                if let Some(received) = heard {
+                    break received;
+                }
+                // The timer was set from an earlier message; silent long enough only if
+                // nothing arrived since.
+                let deadline = last_heard + timers.max_silence;
+                if context.current() >= deadline {
+                    return "silence";
+                }
+                silence.set(context.sleep_until(deadline).fuse());
             }
         };
+        last_heard = context.current();
         let message = match received {
             Ok(message) => message,
             Err(error) => return error.reason(),
@@ -427,7 +469,7 @@ where
                 // anything for that; meanwhile this peer's stream is not read, so transport
                 // backpressure slows it. Over by more than `MAX_QUOTA_WAIT`: the peer ignores
                 // the quota, and the message is dropped.
-                if let Err(not_until) = inbound.quota.check_key(&peer) {
+                if let Err(not_until) = inbound.quota.check_key(peer) {
                     let mut free_at = not_until.earliest_possible();
                     let waited_from = context.current();
                     let admitted = loop {
@@ -442,7 +484,7 @@ where
                             break false;
                         }
                         context.sleep_until(free_at).await;
-                        match inbound.quota.check_key(&peer) {
+                        match inbound.quota.check_key(peer) {
                             Ok(()) => break true,
                             Err(not_until) => free_at = not_until.earliest_possible(),
                         }

@@ -63,6 +63,57 @@ fn silent_connection_is_closed() {
 }
 
 #[test]
+fn traffic_keeps_a_connection_without_pings_open() {
+    deterministic::Runner::seeded(4).start(|context| async move {
+        let set = peer_set(0..2);
+        // Neither node pings within node 1's patience of 3 s (node 0 is patient); node 0
+        // sends a message every 2 s, so node 1 hears something well within its patience and
+        // keeps the connection, though the first silence deadline passes many times over.
+        let patient = |config: &mut palisade_p2p::Config<Key>| {
+            config.ping_interval = Duration::from_secs(30);
+            config.max_silence = Duration::from_secs(40);
+        };
+        let impatient = |config: &mut palisade_p2p::Config<Key>| {
+            config.ping_interval = Duration::from_secs(30);
+            config.max_silence = Duration::from_secs(3);
+        };
+        let mut nodes = Vec::new();
+        for (index, configure) in [(0, patient as fn(&mut _)), (1, impatient)] {
+            nodes.push(
+                start_node_with(
+                    &context,
+                    index,
+                    &set,
+                    Setup {
+                        configure,
+                        ..Setup::new(index)
+                    },
+                )
+                .await,
+            );
+        }
+        wait_for(&context, &[0, 1], 1).await;
+        let peer = key(1).public_key();
+        for i in 0..8u8 {
+            nodes[0]
+                .sender
+                .send(Recipients::One(peer.clone()), vec![i], false);
+            let (_, message) = nodes[1].receiver.recv().await.unwrap();
+            assert_eq!(message.as_ref(), &[i]);
+            context.sleep(Duration::from_secs(2)).await;
+        }
+        assert_eq!(
+            metric(&context, "connections_closed", 1, &["reason=\"silence\""]),
+            0
+        );
+        assert_eq!(metric(&context, "handshakes", 1, &["outcome=\"ok\""]), 1);
+        // Then silence: node 1 closes the connection 3 s after the last message.
+        context.sleep(Duration::from_secs(4)).await;
+        assert!(metric(&context, "connections_closed", 1, &["reason=\"silence\""]) >= 1);
+    });
+}
+
+#[test]
 fn priority_messages_overtake_queued_ones() {
     deterministic::Runner::seeded(3).start(|context| async move {
         let mut nodes = start_mesh(&context, 2).await;
