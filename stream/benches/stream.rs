@@ -191,8 +191,13 @@ where
 /// How a throughput run sends.
 #[derive(Clone, Copy)]
 enum Sending {
+    /// One message at a time, a clone of one shared buffer (the caller keeps its handle).
     Single,
+    /// `send_many` of this many clones of one shared buffer.
     Batches(usize),
+    /// One message at a time, each its own buffer handed over whole: the application made
+    /// it for this send and keeps nothing (the buffers are made before the clock starts).
+    Owned,
 }
 
 /// Sends `count` messages of `size` bytes one way; returns (messages per second, bytes per second).
@@ -221,8 +226,19 @@ where
     let (sink, stream) = context.dial(address).await.unwrap();
     let (mut sender, _receiver) = dial(which, context.child("dialer"), sink, stream).await;
     let message = IoBuf::from(vec![0xa5u8; size]);
+    let owned: Vec<IoBuf> = match sending {
+        Sending::Owned => (0..count)
+            .map(|_| IoBuf::from(vec![0xa5u8; size]))
+            .collect(),
+        _ => Vec::new(),
+    };
     let started = Instant::now();
     match sending {
+        Sending::Owned => {
+            for message in owned {
+                sender.send(message).await;
+            }
+        }
         Sending::Single => {
             for _ in 0..count {
                 sender.send(message.clone()).await;
@@ -348,6 +364,17 @@ fn measure<B: Bench>(bench: &B, address: SocketAddr, rounds: usize, scale: f64) 
         .iter()
         .map(|(size, _)| Metric::new(format!("throughput {} KiB", size / 1024), "MB/s", true))
         .collect();
+    let owned_sizes = [(64 * 1024, scaled(4_000.0)), (1024 * 1024, scaled(256.0))];
+    let mut owned_throughputs: Vec<Metric> = owned_sizes
+        .iter()
+        .map(|(size, _)| {
+            Metric::new(
+                format!("throughput {} KiB, buffers handed over", size / 1024),
+                "MB/s",
+                true,
+            )
+        })
+        .collect();
     let mut single = Metric::new("64 B messages, single sends", "msg/s", true);
     let mut batched = Metric::new("64 B messages, batches of 64", "msg/s", true);
     for round in 0..rounds {
@@ -373,6 +400,12 @@ fn measure<B: Bench>(bench: &B, address: SocketAddr, rounds: usize, scale: f64) 
                 });
                 metric.push(which, bytes / 1e6);
             }
+            for ((size, count), metric) in owned_sizes.iter().zip(owned_throughputs.iter_mut()) {
+                let (_, bytes) = bench.run(|context| {
+                    throughput(which, context, address, *size, *count, Sending::Owned)
+                });
+                metric.push(which, bytes / 1e6);
+            }
         }
         for which in order {
             if !wanted("messages") {
@@ -392,6 +425,7 @@ fn measure<B: Bench>(bench: &B, address: SocketAddr, rounds: usize, scale: f64) 
     }
     let mut metrics = vec![p50, p99];
     metrics.extend(throughputs);
+    metrics.extend(owned_throughputs);
     metrics.push(single);
     metrics.push(batched);
     metrics.retain(|metric| !metric.palisade.is_empty());

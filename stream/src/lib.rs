@@ -170,7 +170,7 @@ pub use connection::{dial, listen};
 pub use error::Error;
 pub use frame::HEADER_BYTES;
 pub use receiver::Receiver;
-pub use sender::Sender;
+pub use sender::{IN_PLACE_MIN_BYTES, Sender};
 
 /// Bytes a record adds to a message on the wire: the frame header and the authentication tag.
 pub const RECORD_OVERHEAD_BYTES: usize = HEADER_BYTES + record::TAG_BYTES;

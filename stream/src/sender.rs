@@ -1,14 +1,30 @@
 //! The sending half of an established connection.
 //!
-//! The sender owns the sink: a send seals its messages in the caller's task, into one buffer,
-//! and hands that buffer to the sink in one write before it returns. There is no writer task
+//! The sender owns the sink: a send seals its messages in the caller's task and hands them to
+//! the sink in one write before it returns. A message of at least [`IN_PLACE_MIN_BYTES`] that
+//! the caller hands over as the only owner of one buffer (a `Vec<u8>`, an `IoBufMut`, an
+//! `IoBuf` nobody else holds) is sealed where it lies and written between its header and tag:
+//! no copy. Any other message (shared, in several pieces, or small) is copied into one buffer
+//! with the rest of the batch and sealed there. There is no writer task
 //! and no queue, so nothing depends on which task owns the connection, and nothing handed to a
 //! send that returned `Ok` can be lost by a task ending afterwards. Batching is the caller's:
 //! [`Sender::send_many`] puts any number of records in one write (palisade-p2p sends whatever
 //! queued while the previous write was in flight).
 
 use crate::{Error, record::Sealer};
-use commonware_runtime::{IoBuf, IoBufs, Sink};
+use commonware_runtime::{IoBuf, IoBufMut, IoBufs, Sink};
+use std::ops::Range;
+
+/// Smallest message sealed in place when the caller hands over its only handle: below this a
+/// copy costs less than the extra pieces of the write.
+pub const IN_PLACE_MIN_BYTES: usize = 16 * 1024;
+
+/// One piece of a write: a range of the batch's shared buffer (copied records, and the
+/// headers and tags of messages sealed in place), or a message sealed in place.
+enum Piece {
+    Copied(Range<usize>),
+    InPlace(IoBuf),
+}
 
 /// Encrypts messages and writes them, in order, to the connection.
 ///
@@ -65,24 +81,54 @@ impl<O: Sink> Sender<O> {
         messages: impl IntoIterator<Item = impl Into<IoBufs>>,
     ) -> Result<(), Error> {
         self.ensure_usable()?;
-        let messages: Vec<IoBufs> = messages.into_iter().map(Into::into).collect();
+        // Each message as its one writable buffer when it can be sealed in place.
+        let messages: Vec<Result<IoBufMut, IoBufs>> =
+            messages.into_iter().map(|m| owned(m.into())).collect();
         if messages.is_empty() {
             return Ok(());
         }
-        let mut total = 0usize;
+        // Bytes copied into the shared buffer: whole records, or a header and a tag.
+        let mut shared_bytes = 0usize;
         for message in &messages {
-            self.sealer.check_size(message.len())?;
-            total += Sealer::record_bytes(message.len());
+            let len = message.as_ref().map_or_else(IoBufs::len, IoBufMut::len);
+            self.sealer.check_size(len)?;
+            shared_bytes += match message {
+                Ok(_) => Sealer::record_bytes(0),
+                Err(_) => Sealer::record_bytes(len),
+            };
         }
         if (messages.len() as u128) > self.sealer.remaining_nonces() {
             self.failed = true;
             return Err(Error::NonceExhausted);
         }
-        let mut sealed = Vec::with_capacity(total);
-        for message in &messages {
-            self.sealer.seal_message(message, &mut sealed)?;
+        // Messages that arrive as the only handle to one large buffer are sealed where they
+        // lie; the rest are copied into `shared`, which also holds the headers and tags.
+        let mut shared = Vec::with_capacity(shared_bytes);
+        let mut pieces: Vec<Piece> = Vec::new();
+        for message in messages {
+            match message {
+                Ok(mut body) => {
+                    let (header, tag) = self.sealer.seal_in_place(body.as_mut())?;
+                    push_copied(&mut pieces, &mut shared, &header);
+                    pieces.push(Piece::InPlace(body.freeze()));
+                    push_copied(&mut pieces, &mut shared, &tag);
+                }
+                Err(message) => {
+                    let start = shared.len();
+                    self.sealer.seal_message(&message, &mut shared)?;
+                    extend(&mut pieces, start..shared.len());
+                }
+            }
         }
-        self.write(sealed).await
+        let shared = IoBuf::from(shared);
+        let write: IoBufs = pieces
+            .into_iter()
+            .map(|piece| match piece {
+                Piece::Copied(range) => shared.slice(range),
+                Piece::InPlace(body) => body,
+            })
+            .collect();
+        self.write(write).await
     }
 
     /// Writes the authenticated close record and drops the sink.
@@ -98,7 +144,7 @@ impl<O: Sink> Sender<O> {
             self.failed = true;
             return Err(error);
         }
-        self.write(sealed).await
+        self.write(IoBuf::from(sealed).into()).await
     }
 
     /// Drops the connection's sending side at once, without a close record: the peer sees the
@@ -112,13 +158,10 @@ impl<O: Sink> Sender<O> {
         Ok(())
     }
 
-    async fn write(&mut self, sealed: Vec<u8>) -> Result<(), Error> {
+    async fn write(&mut self, sealed: IoBufs) -> Result<(), Error> {
         // Set across the await: if this future is dropped mid-write, it stays set.
         self.failed = true;
-        self.sink
-            .send(IoBuf::from(sealed))
-            .await
-            .map_err(Error::Io)?;
+        self.sink.send(sealed).await.map_err(Error::Io)?;
         self.failed = false;
         Ok(())
     }
@@ -130,4 +173,33 @@ impl<O: Sink> std::fmt::Debug for Sender<O> {
             .field("failed", &self.failed)
             .finish_non_exhaustive()
     }
+}
+
+/// The message's one buffer, writable, when the caller handed over the only handle to it and
+/// it is large enough to be worth sealing in place; the message back otherwise.
+fn owned(message: IoBufs) -> Result<IoBufMut, IoBufs> {
+    if message.len() < IN_PLACE_MIN_BYTES {
+        return Err(message);
+    }
+    let single = message.try_into_single()?;
+    single.try_into_mut().map_err(IoBufs::from)
+}
+
+/// Appends `bytes` to the shared buffer as part of the write.
+fn push_copied(pieces: &mut Vec<Piece>, shared: &mut Vec<u8>, bytes: &[u8]) {
+    let start = shared.len();
+    shared.extend_from_slice(bytes);
+    extend(pieces, start..shared.len());
+}
+
+/// Adds `range` of the shared buffer to the write, joined to the previous piece when that
+/// ends where it starts.
+fn extend(pieces: &mut Vec<Piece>, range: Range<usize>) {
+    if let Some(Piece::Copied(last)) = pieces.last_mut()
+        && last.end == range.start
+    {
+        last.end = range.end;
+        return;
+    }
+    pieces.push(Piece::Copied(range));
 }
