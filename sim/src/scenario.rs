@@ -303,6 +303,17 @@ pub enum ScenarioError {
         /// Which duration.
         field: &'static str,
     },
+    /// A ping interval no shorter than the silence that closes a connection: an idle
+    /// connection would be closed between two pings.
+    #[error(
+        "timing.ping_interval_seconds ({ping_interval:?}) must be shorter than timing.max_silence_seconds ({max_silence:?})"
+    )]
+    PingNotWithinSilence {
+        /// `timing.ping_interval`.
+        ping_interval: Duration,
+        /// `timing.max_silence`.
+        max_silence: Duration,
+    },
     /// A message size the workload cannot send.
     #[error("workload.message_bytes is {size}; it must be between {min} and {max}")]
     MessageSize {
@@ -414,6 +425,12 @@ impl Scenario {
             if duration.is_zero() {
                 return Err(ScenarioError::ZeroDuration { field });
             }
+        }
+        if self.timing.ping_interval >= self.timing.max_silence {
+            return Err(ScenarioError::PingNotWithinSilence {
+                ping_interval: self.timing.ping_interval,
+                max_silence: self.timing.max_silence,
+            });
         }
         if let Some(consensus) = &self.consensus {
             if consensus.leader_timeout.is_zero() || consensus.timeout_retry.is_zero() {

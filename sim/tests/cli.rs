@@ -112,6 +112,37 @@ fn bad_scenarios_get_a_clear_error() {
         &["--loss-percent", "-1"],
         "loss_percent must be from 0 to 50, not -1",
     );
+    refused(
+        &["--ping-interval", "-1"],
+        "--ping-interval must be a finite number of at least zero, not -1",
+    );
+    refused(
+        &["--ping-interval", "0"],
+        "timing.ping_interval_seconds must be longer than zero",
+    );
+    refused(
+        &["--max-silence", "inf"],
+        "--max-silence must be a finite number of at least zero, not inf",
+    );
+    refused(
+        &["--ping-interval", "10", "--max-silence", "10"],
+        "timing.ping_interval_seconds (10s) must be shorter than timing.max_silence_seconds (10s)",
+    );
+}
+
+#[test]
+fn keepalive_flags_set_the_timing() {
+    let printed = simulate(&[
+        "--print-scenario",
+        "--ping-interval",
+        "5",
+        "--max-silence",
+        "30",
+    ]);
+    assert!(printed.status.success());
+    let scenario: serde_json::Value = serde_json::from_slice(&printed.stdout).unwrap();
+    assert_eq!(scenario["timing"]["ping_interval_seconds"], 5.0);
+    assert_eq!(scenario["timing"]["max_silence_seconds"], 30.0);
 }
 
 #[test]

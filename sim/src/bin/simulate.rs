@@ -45,6 +45,15 @@ struct Cli {
     /// Each node's bandwidth each way in bytes per second, or `unlimited`.
     #[arg(long, value_name = "BYTES_PER_SECOND")]
     bandwidth: Option<BandwidthArg>,
+    /// Seconds between a node's pings on each connection (the standard scenario pings every
+    /// second; `palisade_p2p::Config::recommended` every 5 s). Pings are most of the traffic
+    /// of a large, lightly loaded mesh.
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    ping_interval: Option<f64>,
+    /// Seconds a connection may stay silent before it is closed (standard 10 s; recommended
+    /// 30 s).
+    #[arg(long, value_name = "SECONDS", allow_negative_numbers = true)]
+    max_silence: Option<f64>,
     /// Size of each workload message in bytes.
     #[arg(long, value_name = "BYTES")]
     message_bytes: Option<usize>,
@@ -223,6 +232,11 @@ impl FromStr for BandwidthArg {
     }
 }
 
+fn seconds_flag(value: f64, what: &str) -> Result<Duration, String> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| format!("{what} must be a finite number of at least zero, not {value}"))
+}
+
 fn milliseconds(value: f64, what: &str) -> Result<Duration, String> {
     Duration::try_from_secs_f64(value / 1000.0)
         .map_err(|_| format!("{what} must be a finite number of at least zero, not {value}"))
@@ -239,9 +253,7 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
         }
         None => {
             let duration = match cli.duration {
-                Some(value) => Duration::try_from_secs_f64(value).map_err(|_| {
-                    format!("--duration must be a finite number of at least zero, not {value}")
-                })?,
+                Some(value) => seconds_flag(value, "--duration")?,
                 None => Duration::from_secs(60),
             };
             let nodes = cli.nodes.unwrap_or(20);
@@ -260,9 +272,7 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
             scenario.nodes = nodes;
         }
         if let Some(value) = cli.duration {
-            scenario.duration = Duration::try_from_secs_f64(value).map_err(|_| {
-                format!("--duration must be a finite number of at least zero, not {value}")
-            })?;
+            scenario.duration = seconds_flag(value, "--duration")?;
         }
     }
     if let Some(outsiders) = cli.outsiders {
@@ -273,6 +283,12 @@ fn scenario(cli: &Cli) -> Result<Scenario, String> {
     }
     if let Some(value) = cli.jitter_ms {
         scenario.jitter = milliseconds(value, "--jitter-ms")?;
+    }
+    if let Some(value) = cli.ping_interval {
+        scenario.timing.ping_interval = seconds_flag(value, "--ping-interval")?;
+    }
+    if let Some(value) = cli.max_silence {
+        scenario.timing.max_silence = seconds_flag(value, "--max-silence")?;
     }
     if let Some(value) = cli.loss_percent {
         scenario.loss_percent = value;
