@@ -5,7 +5,10 @@
 //! implementation goes first; figures are medians over rounds; ratios are
 //! palisade / commonware.
 //!
-//! `cargo bench -p palisade-p2p --bench network`; `PALISADE_BENCH_ROUNDS` (default 3).
+//! `cargo bench -p palisade-p2p --bench network`; `PALISADE_BENCH_ROUNDS` (default 3),
+//! `PALISADE_BENCH_SIZING` (`project`, `independent` or `both`, the default; see
+//! [`support::Sizing`]), `PALISADE_BENCH_ONLY` (a prefix of `scenario,peers`, such as
+//! `mesh_deterministic,50`).
 //!
 //! The nodes and their settings are in `support/mod.rs`, shared with palisade-sim's benchmark.
 
@@ -16,7 +19,7 @@ use std::{
     sync::atomic::{AtomicUsize, Ordering},
     time::{Duration, Instant},
 };
-use support::{Context, Implementation, median, peak_rss_mib, start, wait_for_mesh};
+use support::{Context, Implementation, Sizing, median, peak_rss_mib, start, wait_for_mesh};
 
 const BROADCAST_MESSAGES: usize = 100;
 const BROADCAST_BYTES: usize = 1024;
@@ -31,6 +34,8 @@ struct Report {
     deliveries_per_second: f64,
     bytes_per_second: f64,
     peak_rss_mib: f64,
+    /// CPU seconds of the whole child process (user and system), from start to end.
+    cpu_seconds: f64,
 }
 
 /// Waits until `counter` reaches `target`, or stops growing for 10 s of wall time (a
@@ -55,10 +60,11 @@ async fn mesh_and_broadcast<E: Context>(
     context: E,
     which: Implementation,
     ports: Vec<u16>,
+    sizing: Sizing,
 ) -> Report {
     let wall = Instant::now();
     let simulated = context.current();
-    let mut nodes = start(&context, which, &ports).await;
+    let mut nodes = start(&context, which, &ports, sizing).await;
     wait_for_mesh(&context, &mut nodes).await;
     let mesh_simulated_ms = context
         .current()
@@ -87,8 +93,13 @@ async fn mesh_and_broadcast<E: Context>(
 }
 
 /// Two nodes; one sends 64 KiB messages to the other as fast as the network takes them.
-async fn point_to_point<E: Context>(context: E, which: Implementation, ports: Vec<u16>) -> Report {
-    let mut nodes = start(&context, which, &ports).await;
+async fn point_to_point<E: Context>(
+    context: E,
+    which: Implementation,
+    ports: Vec<u16>,
+    sizing: Sizing,
+) -> Report {
+    let mut nodes = start(&context, which, &ports, sizing).await;
     wait_for_mesh(&context, &mut nodes).await;
     let message = IoBuf::from(vec![7u8; P2P_BYTES]);
     let peer = nodes.keys[1].clone();
@@ -130,27 +141,47 @@ fn child(spec: &str) {
         Implementation::Commonware
     };
     let n: usize = parts[2].parse().unwrap();
+    let sizing = sizing(parts[0], n, parts[3]);
     let mut report = match parts[0] {
         "mesh_deterministic" => deterministic::Runner::seeded(0).start(|context| {
-            mesh_and_broadcast(context, which, (0..n as u16).map(|i| 3000 + i).collect())
+            let ports = (0..n as u16).map(|i| 3000 + i).collect();
+            mesh_and_broadcast(context, which, ports, sizing)
         }),
-        "mesh_tokio" => {
-            tokio_runner().start(|context| mesh_and_broadcast(context, which, free_ports(n)))
-        }
+        "mesh_tokio" => tokio_runner()
+            .start(|context| mesh_and_broadcast(context, which, free_ports(n), sizing)),
         "p2p_tokio" => {
-            tokio_runner().start(|context| point_to_point(context, which, free_ports(2)))
+            tokio_runner().start(|context| point_to_point(context, which, free_ports(2), sizing))
         }
         other => panic!("unknown scenario {other}"),
     };
     report.peak_rss_mib = peak_rss_mib();
+    report.cpu_seconds = support::cpu_seconds();
     println!(
-        "REPORT {} {} {} {} {}",
+        "REPORT {} {} {} {} {} {}",
         report.mesh_simulated_ms,
         report.mesh_wall_ms,
         report.deliveries_per_second,
         report.bytes_per_second,
-        report.peak_rss_mib
+        report.peak_rss_mib,
+        report.cpu_seconds,
     );
+}
+
+/// Messages each peer sends in `scenario`.
+fn messages_per_peer(scenario: &str) -> usize {
+    if scenario == "p2p_tokio" {
+        P2P_MESSAGES
+    } else {
+        BROADCAST_MESSAGES
+    }
+}
+
+fn sizing(scenario: &str, n: usize, name: &str) -> Sizing {
+    match name {
+        "project" => Sizing::project(n),
+        "independent" => Sizing::independent(n, messages_per_peer(scenario)),
+        other => panic!("unknown sizing {other}"),
+    }
 }
 
 fn tokio_runner() -> tokio::Runner {
@@ -173,6 +204,7 @@ fn run_child(spec: &str) -> Report {
         deliveries_per_second: values[2],
         bytes_per_second: values[3],
         peak_rss_mib: values[4],
+        cpu_seconds: values[5],
     }
 }
 
@@ -182,23 +214,36 @@ fn main() {
         return;
     }
     let rounds = support::rounds();
-    let scenarios = [
+    // `PALISADE_BENCH_SIZING`: `project`, `independent` or `both` (the default).
+    let sizings: Vec<&str> = match std::env::var("PALISADE_BENCH_SIZING").as_deref() {
+        Ok("project") => vec!["project"],
+        Ok("independent") => vec!["independent"],
+        _ => vec!["project", "independent"],
+    };
+    // `PALISADE_BENCH_ONLY=mesh_deterministic,50` runs the scenarios that start so.
+    let only = std::env::var("PALISADE_BENCH_ONLY").unwrap_or_default();
+    let scenarios: Vec<(&str, usize, &str)> = [
         ("mesh_deterministic", 25),
         ("mesh_deterministic", 50),
         ("mesh_tokio", 10),
         ("p2p_tokio", 2),
-    ];
+    ]
+    .into_iter()
+    .flat_map(|(scenario, n)| sizings.iter().map(move |sizing| (scenario, n, *sizing)))
+    .filter(|(scenario, n, _)| format!("{scenario},{n}").starts_with(&only))
+    .collect();
     let mut results: Vec<[Vec<Report>; 2]> =
         scenarios.iter().map(|_| [Vec::new(), Vec::new()]).collect();
     for round in 0..rounds {
-        for (index, (scenario, n)) in scenarios.iter().enumerate() {
+        for (index, (scenario, n, sizing)) in scenarios.iter().enumerate() {
+            // A-B in even rounds, B-A in odd ones.
             let order = if round % 2 == 0 {
                 ["palisade", "commonware"]
             } else {
                 ["commonware", "palisade"]
             };
             for which in order {
-                let report = run_child(&format!("{scenario},{which},{n}"));
+                let report = run_child(&format!("{scenario},{which},{n},{sizing}"));
                 results[index][usize::from(which == "commonware")].push(report);
             }
         }
@@ -213,44 +258,51 @@ fn main() {
             let c = median(reports[1].iter().map(pick).collect());
             println!("| {name} ({unit}) | {p:.1} | {c:.1} | {:.2}x |", p / c);
         };
-    for (index, (scenario, n)) in scenarios.iter().enumerate() {
+    for (index, (scenario, n, sizing)) in scenarios.iter().enumerate() {
         let reports = &results[index];
+        let sizing = format!("{sizing} sizing");
         match *scenario {
             "mesh_deterministic" => {
                 row(
-                    &format!("{n} peers, deterministic: time to full mesh, simulated"),
+                    &format!("{n} peers, deterministic, {sizing}: time to full mesh, simulated"),
                     "ms",
                     &|r| r.mesh_simulated_ms,
                     reports,
                 );
                 row(
-                    &format!("{n} peers, deterministic: time to full mesh, wall"),
+                    &format!("{n} peers, deterministic, {sizing}: time to full mesh, wall"),
                     "ms",
                     &|r| r.mesh_wall_ms,
                     reports,
                 );
                 row(
-                    &format!("{n} peers, deterministic: broadcast 100 x 1 KiB per peer"),
+                    &format!("{n} peers, deterministic, {sizing}: broadcast 100 x 1 KiB per peer"),
                     "deliveries/s",
                     &|r| r.deliveries_per_second,
                     reports,
                 );
                 row(
-                    &format!("{n} peers, deterministic: peak memory of the run"),
+                    &format!("{n} peers, deterministic, {sizing}: peak memory of the run"),
                     "MiB",
                     &|r| r.peak_rss_mib,
+                    reports,
+                );
+                row(
+                    &format!("{n} peers, deterministic, {sizing}: CPU time of the run"),
+                    "s",
+                    &|r| r.cpu_seconds,
                     reports,
                 );
             }
             "mesh_tokio" => {
                 row(
-                    &format!("{n} peers, tokio: time to full mesh"),
+                    &format!("{n} peers, tokio, {sizing}: time to full mesh"),
                     "ms",
                     &|r| r.mesh_wall_ms,
                     reports,
                 );
                 row(
-                    &format!("{n} peers, tokio: broadcast 100 x 1 KiB per peer"),
+                    &format!("{n} peers, tokio, {sizing}: broadcast 100 x 1 KiB per peer"),
                     "deliveries/s",
                     &|r| r.deliveries_per_second,
                     reports,
@@ -258,7 +310,7 @@ fn main() {
             }
             _ => {
                 row(
-                    "2 peers, tokio: point-to-point 64 KiB",
+                    &format!("2 peers, tokio, {sizing}: point-to-point 64 KiB"),
                     "MB/s",
                     &|r| r.bytes_per_second / 1e6,
                     reports,

@@ -82,7 +82,7 @@ fn sim(nodes: usize) -> Figures {
 fn plain(which: Implementation, nodes: usize) -> Figures {
     deterministic::Runner::seeded(1).start(|context| async move {
         let ports: Vec<u16> = (0..nodes as u16).map(|i| 3000 + i).collect();
-        let mut started = start(&context, which, &ports).await;
+        let mut started = start(&context, which, &ports, support::Sizing::project(nodes)).await;
         wait_for_mesh(&context, &mut started).await;
         let interval = Duration::from_secs(1) / RATE;
         for (index, mut sender) in started.data.drain(..).enumerate() {

@@ -92,16 +92,67 @@ pub struct Nodes<E: Clock> {
     pub delivered_bytes: Arc<AtomicUsize>,
 }
 
-/// Per-peer quota of every channel for `n` peers: far above what the runs send, with a burst
-/// that covers a whole broadcast. commonware sizes its receive queues from the burst times the
-/// peers (allocated up front, and lossy when full), so the burst shrinks as peers grow.
-pub fn quota(n: usize) -> Quota {
-    let burst = (8192 / n).max(256) as u32;
-    Quota::per_second(NZU32!(1_000_000)).allow_burst(std::num::NonZeroU32::new(burst).unwrap())
+/// How the channels and queues of both sides are sized. Both sizings leave every queue large
+/// enough that nothing is dropped or rate limited in these runs; a result must hold under
+/// both, not only under the one that suits one side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Sizing {
+    /// Quota burst of every channel, per peer (the rate is 1,000,000 a second).
+    pub burst: u32,
+    /// commonware's outbound mailbox.
+    pub mailbox: usize,
+    /// palisade's receive backlog of the data channel, in messages.
+    pub backlog: usize,
+}
+
+impl Sizing {
+    /// This project's sizing for `n` peers: commonware allocates its receive queues up front
+    /// from the burst times the peers, so the burst shrinks as peers grow (at least 256), the
+    /// mailbox likewise (at least 1024); palisade's backlog is 65,536 messages.
+    pub fn project(n: usize) -> Self {
+        Self {
+            burst: (8192 / n).max(256) as u32,
+            mailbox: (65_536 / n).max(1024),
+            backlog: 1 << 16,
+        }
+    }
+
+    /// The sizing of an independent harness, for `n` peers that each send `m` messages: the
+    /// burst covers what one peer sends, `max(m + 16, 64)`; commonware's mailbox
+    /// `max(1000, m + 16)`; palisade's backlog the peers times the burst.
+    pub fn independent(n: usize, m: usize) -> Self {
+        let burst = (m + 16).max(64);
+        Self {
+            burst: burst as u32,
+            mailbox: (m + 16).max(1000),
+            backlog: n * burst,
+        }
+    }
+
+    /// Its name in reports.
+    pub fn name(&self, n: usize, m: usize) -> &'static str {
+        if *self == Self::project(n) {
+            "project"
+        } else if *self == Self::independent(n, m) {
+            "independent"
+        } else {
+            "custom"
+        }
+    }
+
+    fn quota(&self) -> Quota {
+        Quota::per_second(NZU32!(1_000_000))
+            .allow_burst(std::num::NonZeroU32::new(self.burst).unwrap())
+    }
 }
 
 /// Starts `n` nodes on `ports`, drains every receiver, and returns the senders.
-pub async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]) -> Nodes<E> {
+pub async fn start<E: Context>(
+    context: &E,
+    which: Implementation,
+    ports: &[u16],
+    sizing: Sizing,
+) -> Nodes<E> {
     let n = ports.len();
     let signers: Vec<PrivateKey> = (0..n as u64).map(PrivateKey::from_seed).collect();
     let keys: Vec<Pk> = signers.iter().map(|s| s.public_key()).collect();
@@ -121,8 +172,8 @@ pub async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]
                 config.handshakes_per_ip = Quota::per_second(NZU32!(100_000));
                 config.max_concurrent_handshakes = 1024;
                 let (mut network, mut oracle) = Network::new(node.child("network"), config);
-                let (data_tx, data_rx) = network.register(DATA, quota(n), 1 << 16);
-                let (probe_tx, probe_rx) = network.register(PROBE, quota(n), 1 << 12);
+                let (data_tx, data_rx) = network.register(DATA, sizing.quota(), sizing.backlog);
+                let (probe_tx, probe_rx) = network.register(PROBE, sizing.quota(), 1 << 12);
                 let set: Vec<(Pk, Address)> = (0..n)
                     .map(|j| (keys[j].clone(), address(j).into()))
                     .collect();
@@ -151,8 +202,7 @@ pub async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]
                     address(i),
                     NZUsize!(n),
                     MAX_MESSAGE,
-                    // Its outbound mailbox; sized like the quota burst, by peers.
-                    std::num::NonZeroUsize::new((65_536 / n).max(1024)).unwrap(),
+                    std::num::NonZeroUsize::new(sizing.mailbox).unwrap(),
                 );
                 config.tracked_peer_sets = NZUsize!(1);
                 config.dial_frequency = Duration::from_millis(10);
@@ -161,8 +211,8 @@ pub async fn start<E: Context>(context: &E, which: Implementation, ports: &[u16]
                 config.allowed_handshake_rate_per_subnet = Quota::per_second(NZU32!(100_000));
                 config.max_concurrent_handshakes = NZU32!(1024);
                 let (mut network, mut oracle) = lookup::Network::new(node.child("network"), config);
-                let (data_tx, data_rx) = network.register(DATA, quota(n));
-                let (probe_tx, probe_rx) = network.register(PROBE, quota(n));
+                let (data_tx, data_rx) = network.register(DATA, sizing.quota());
+                let (probe_tx, probe_rx) = network.register(PROBE, sizing.quota());
                 let set: Vec<(Pk, Address)> = (0..n)
                     .map(|j| (keys[j].clone(), address(j).into()))
                     .collect();
@@ -254,4 +304,22 @@ pub fn peak_rss_mib() -> f64 {
         .find(|line| line.starts_with("VmHWM:"))
         .and_then(|line| line.split_whitespace().nth(1)?.parse::<f64>().ok())
         .map_or(0.0, |kib| kib / 1024.0)
+}
+
+/// CPU seconds this process has used so far, user and system (Linux; 0 elsewhere). The
+/// clock ticks of `/proc/self/stat` are 1/100 s on Linux's usual configuration.
+pub fn cpu_seconds() -> f64 {
+    let stat = std::fs::read_to_string("/proc/self/stat").unwrap_or_default();
+    // The fields after the command name, which is in parentheses and may hold spaces.
+    let fields: Vec<&str> = stat
+        .rsplit_once(')')
+        .map_or("", |(_, rest)| rest)
+        .split_whitespace()
+        .collect();
+    // utime and stime are fields 14 and 15 of the whole line, 12 and 13 after the name.
+    let ticks = |index: usize| fields.get(index).and_then(|f| f.parse::<f64>().ok());
+    match (ticks(11), ticks(12)) {
+        (Some(user), Some(system)) => (user + system) / 100.0,
+        _ => 0.0,
+    }
 }
