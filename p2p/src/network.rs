@@ -14,8 +14,8 @@
 //! ```
 //!
 //! All shared state sits in the directory behind one mutex that is never held across an
-//! await. Each connection is one task (plus its reader, a child), so stopping the network task
-//! stops every connection.
+//! await. Each connection is one task (its reader and its writer loop are two futures in it),
+//! so stopping the network task stops every connection.
 
 use crate::{
     Config,
