@@ -17,9 +17,10 @@ use tracing::Instrument as _;
 pub(crate) async fn run<E: Context, S: Signer>(mut context: E, shared: Shared<S, E>) {
     loop {
         let now = context.current();
+        // Blocks that ended first: a peer whose block ended is dialed on this tick.
+        lock(&shared.directory).expire_blocks(now);
         let mut dials = lock(&shared.directory).take_dials(now);
         shuffle(&mut dials, &mut context);
-        lock(&shared.directory).expire_blocks(now);
         for (peer, ingress) in dials {
             let shared = shared.clone();
             let span = tracing::info_span!(

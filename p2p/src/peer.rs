@@ -402,7 +402,9 @@ where
     let mut read_since_yield = 0;
     // The silence timer is set once and moved forward only when it fires, from the time the
     // last message arrived: a timer per message would stay registered with the runtime until
-    // its deadline, however soon the next message came.
+    // its deadline, however soon the next message came. The time a message then waits for its
+    // quota (at most `MAX_QUOTA_WAIT`) counts towards the silence; with pings more frequent
+    // than `max_silence`, the peer's next ping arrives long before that matters.
     let mut last_heard = context.current();
     let silence = context.sleep_until(last_heard + timers.max_silence).fuse();
     futures::pin_mut!(silence);

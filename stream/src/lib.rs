@@ -53,8 +53,9 @@
 //! ## Write path
 //!
 //! The [`Sender`] owns the sink. [`Sender::send`] and [`Sender::send_many`] seal their
-//! messages in the caller's task into one buffer and hand it to the sink in one write before
-//! returning, so a send that returned `Ok` has given its bytes to the connection (for TCP, to
+//! messages in the caller's task (copied into one buffer, or, for a message of at least
+//! [`IN_PLACE_MIN_BYTES`] handed over as the only handle to its buffer, where it lies) and
+//! hand them to the sink in one write before returning, so a send that returned `Ok` has given its bytes to the connection (for TCP, to
 //! the kernel) and no later event in the program, such as the owning task ending, can lose
 //! them. Nothing is spawned: [`dial`] and [`listen`] need only a clock and an RNG, the same as
 //! commonware-stream's [`Upgrader`](commonware_stream::Upgrader) contract, which

@@ -101,6 +101,9 @@ impl<O: Sink> Sender<O> {
             self.failed = true;
             return Err(Error::NonceExhausted);
         }
+        // From the first seal until the write succeeds, a failure leaves the sender unusable:
+        // a nonce used by a record that was never written would put a gap in the stream.
+        self.failed = true;
         // Messages that arrive as the only handle to one large buffer are sealed where they
         // lie; the rest are copied into `shared`, which also holds the headers and tags.
         let mut shared = Vec::with_capacity(shared_bytes);
