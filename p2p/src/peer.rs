@@ -77,7 +77,7 @@ pub(crate) struct Peer<P: PublicKey, E: Context> {
 }
 
 /// The outstanding ping: its nonce and when it left.
-type PendingPing = Arc<Mutex<Option<(u64, SystemTime)>>>;
+type PendingPing = Mutex<Option<(u64, SystemTime)>>;
 
 /// Fires when the directory ends the connection.
 type Stop = Fuse<oneshot::Receiver<()>>;
@@ -184,7 +184,8 @@ where
         } = registration;
         let metrics = Counters { metrics, traffic };
         let (pong_tx, mut pongs) = mpsc::channel(PONG_QUEUE);
-        let pending_ping: PendingPing = Arc::default();
+        // Shared by reference: the reader and the writer loop are futures of this one task.
+        let pending_ping: PendingPing = Mutex::default();
         // The reader reports why it ended, which the writer loop below notices.
         let (reader_alive, reader_ended) = oneshot::channel::<&'static str>();
         // The reader runs beside the writer loop in this task, not in a task of its own: a

@@ -129,17 +129,6 @@ impl Sizing {
         }
     }
 
-    /// Its name in reports.
-    pub fn name(&self, n: usize, m: usize) -> &'static str {
-        if *self == Self::project(n) {
-            "project"
-        } else if *self == Self::independent(n, m) {
-            "independent"
-        } else {
-            "custom"
-        }
-    }
-
     fn quota(&self) -> Quota {
         Quota::per_second(NZU32!(1_000_000))
             .allow_burst(std::num::NonZeroU32::new(self.burst).unwrap())
